@@ -1,0 +1,152 @@
+"""Publishing alert events to a Redis stream, and delivering them to this process's sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+STREAM = "alpr:alerts"
+STREAM_MAXLEN = 200_000  # about a day of hits; the durable per-recipient log is issue #3's
+
+
+def unit_key(unit_id: int) -> str:
+    return f"unit:{unit_id}"
+
+
+ROLE_RTCC = "role:rtcc"
+ROLE_DISPATCH = "role:dispatcher"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A message for a set of recipients; the payload is JSON already, encoded once for all sockets."""
+
+    type: str
+    recipients: tuple[str, ...]
+    payload: bytes
+
+
+class AlertPublisher:
+    """Appends events to the shared stream; every server process reads it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def publish(self, events: Iterable[AlertEvent]) -> list[str]:
+        events = list(events)
+        if not events:
+            return []
+        now = repr(time.time())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ev in events:
+                pipe.xadd(STREAM, {"t": ev.type, "to": ",".join(ev.recipients), "p": ev.payload, "ts": now},
+                          maxlen=STREAM_MAXLEN, approximate=True)
+            ids = await pipe.execute()
+        return [i.decode() for i in ids]
+
+
+@dataclass(eq=False)
+class LocalSocket:
+    """One connected client: what it receives, and a bounded queue so it can never stall the others."""
+
+    keys: frozenset[str]
+    queue: asyncio.Queue[str | None]
+    label: str
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class AlertHub:
+    """This process's reader of the alert stream and its registry of connected sockets."""
+
+    def __init__(self, redis: Redis, metrics: Metrics, queue_size: int) -> None:
+        self._redis = redis
+        self._metrics = metrics
+        self._queue_size = queue_size
+        self._by_key: dict[str, set[LocalSocket]] = {}
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self.last_id = "0-0"
+
+    def open_socket(self, keys: Iterable[str], label: str) -> LocalSocket:
+        sock = LocalSocket(frozenset(keys), asyncio.Queue(self._queue_size), label)
+        for k in sock.keys:
+            self._by_key.setdefault(k, set()).add(sock)
+        self._metrics.sockets.inc()
+        return sock
+
+    def close_socket(self, sock: LocalSocket) -> None:
+        removed = False
+        for k in sock.keys:
+            members = self._by_key.get(k)
+            if members and sock in members:
+                members.discard(sock)
+                removed = True
+                if not members:
+                    del self._by_key[k]
+        if removed:
+            self._metrics.sockets.dec()
+
+    @property
+    def socket_count(self) -> int:
+        return len({s for members in self._by_key.values() for s in members})
+
+    async def start(self) -> None:
+        # Start after the newest existing event: a fresh process delivers live events only.
+        newest = await self._redis.xrevrange(STREAM, count=1)
+        self.last_id = newest[0][0].decode() if newest else "0-0"
+        self._task = asyncio.create_task(self._run(), name="alert-hub")
+        self._ready.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                batches = await self._redis.xread({STREAM: self.last_id}, count=500, block=1000)
+                backoff = 0.1
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("alert stream read failed, retrying: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for _stream, entries in batches or ():
+                for entry_id, fields in entries:
+                    self.last_id = entry_id.decode()
+                    self._dispatch(self.last_id, fields)
+
+    def _dispatch(self, event_id: str, fields: dict[bytes, bytes]) -> None:
+        targets: set[LocalSocket] = set()
+        for key in fields[b"to"].decode().split(","):
+            targets |= self._by_key.get(key, set())
+        if not targets:
+            return
+        kind = fields[b"t"].decode()
+        message = f'{{"type":"{kind}","event_id":"{event_id}","hit":{fields[b"p"].decode()}}}'
+        sent_at = float(fields[b"ts"])
+        for sock in targets:
+            try:
+                sock.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                # A stalled client is dropped, never waited for: the others keep their latency.
+                log.warning("dropping slow websocket client %s (queue full)", sock.label)
+                self._metrics.dropped_sockets.inc()
+                sock.dropped.set()
+                self.close_socket(sock)
+        self._metrics.fanout_latency.observe(time.time() - sent_at)

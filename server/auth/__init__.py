@@ -1,0 +1,1 @@
+"""Accounts, roles, training and access grants, units and dash cameras, tokens."""

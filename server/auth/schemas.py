@@ -1,0 +1,102 @@
+"""The accounts and devices contract of api-v1.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+Role = Literal["officer", "dispatcher", "rtcc", "supervisor", "records", "auditor", "chief", "admin"]
+Name = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class TokenRequest(Struct, forbid_unknown_fields=True):
+    username: Name
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class RefreshRequest(Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=4096)]
+
+
+class TokenResponse(Struct):
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    token_type: str = "bearer"
+
+
+class DeviceTokenRequest(Struct, forbid_unknown_fields=True):
+    camera_id: Annotated[str, Meta(min_length=1, max_length=32)]
+    secret: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class DeviceTokenResponse(Struct):
+    access_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+class UserCreate(Struct, forbid_unknown_fields=True):
+    username: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9._-]{2,64}$")]
+    password: Annotated[str, Meta(min_length=12, max_length=256, description="At least 12 characters")]
+    display_name: Name
+    roles: Annotated[list[Role], Meta(min_length=1)]
+    badge_number: Annotated[str, Meta(max_length=32)] | None = None
+    unit_id: int | None = None
+
+
+class UserPublic(Struct):
+    id: int
+    username: str
+    display_name: str
+    badge_number: str | None
+    roles: list[str]
+    unit_id: int | None
+    is_active: bool
+    training_completed_at: datetime | None
+    access_granted: bool
+
+
+class TrainingRecord(Struct, forbid_unknown_fields=True):
+    completed_at: Annotated[datetime, Meta(tz=True)]
+
+
+class AccessGrant(Struct, forbid_unknown_fields=True):
+    granted: bool
+    note: Annotated[str, Meta(min_length=3, max_length=500, description="Why access is granted or withdrawn")]
+
+
+class UnitCreate(Struct, forbid_unknown_fields=True):
+    call_sign: Annotated[str, Meta(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+
+
+class UnitPublic(Struct):
+    id: int
+    call_sign: str
+
+
+class CameraCreate(Struct, forbid_unknown_fields=True):
+    unit_id: int
+    label: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class CameraCreated(Struct):
+    """The secret appears here once and is stored only as a hash."""
+
+    camera_id: str
+    secret: str
+    unit_id: int
+    label: str
+
+
+class CameraUpdate(Struct, forbid_unknown_fields=True):
+    enabled: bool
+
+
+class CameraPublic(Struct):
+    camera_id: str
+    unit_id: int
+    label: str
+    enabled: bool

@@ -1,0 +1,54 @@
+"""The `alpr` command: serve, demo and the operator's tools."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from server.settings import SettingsError, load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """ALPR server: hot-list matching, live alerts and verification for police dash cameras.
+
+    Configuration comes from the environment: DATABASE_URL (PostgreSQL in production; a SQLite file in
+    ALPR_DATA_DIR when unset), REDIS_URL (an embedded Redis in ALPR_DATA_DIR when unset), ALPR_SECRET_KEY,
+    ALPR_RETENTION_DAYS and ALPR_BOOTSTRAP_ADMIN=name:password for the first account.
+    """
+
+
+def _settings(**overrides: object):  # noqa: ANN202
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+def serve(host: str, port: int) -> None:
+    """Run the server (migrates the database and starts the embedded Redis when needed)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, loop="uvloop", http="httptools", log_config=None,
+                access_log=False, ws_max_size=1 << 20, timeout_graceful_shutdown=5)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the demo keeps its SQLite file and Redis (default: a new temporary folder).")
+@click.option("--delay", default=0.4, show_default=True, type=click.FloatRange(0, 10),
+              help="Seconds between replayed reads, so alerts can be watched arriving.")
+def demo(data_dir: str | None, delay: float) -> None:
+    """Start everything on the embedded defaults, load a sample hot list, replay dash-camera reads and show alerts."""
+    import asyncio
+
+    from server.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(data_dir, delay)))

@@ -1,0 +1,1 @@
+"""Pure, dependency-free helpers shared across the ALPR server (plates, regions)."""

@@ -1,0 +1,1 @@
+"""Dash-camera plate reads: validation, idempotent ingest, storage."""

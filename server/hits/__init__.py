@@ -1,0 +1,1 @@
+"""Hits: a read that matched a hot-list entry, and its history."""

@@ -1,0 +1,156 @@
+"""Raising hits from matched reads (folding repeats), and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, AlertEvent, unit_key
+from server.db import as_utc, utcnow
+from server.detections.models import Detection
+from server.errors import not_found
+from server.hits.descriptors import descriptor_mismatches
+from server.hits.models import Hit, HitEvent, HitRead
+from server.hits.schemas import (
+    DescriptorMismatch, DetectionSummary, EntrySummary, HitDetail, HitEventPublic, HitList, HitPublic, LocationOut,
+    VehicleDescription, encode,
+)
+from server.hotlist.index import Candidate, IndexedEntry
+from server.hotlist.models import PERSON_LINKED, HotlistEntry
+
+
+def entry_summary(e: IndexedEntry | HotlistEntry) -> EntrySummary:
+    expires = e.expires_at
+    if isinstance(expires, float):
+        expires = datetime.fromtimestamp(expires, UTC)
+    return EntrySummary(
+        id=e.id, plate=e.plate, state=e.state, category=e.category, source=e.source, case_number=e.case_number,
+        priority=e.priority, expires_at=as_utc(expires), subject=e.subject, person_linked=e.category in PERSON_LINKED,
+        vehicle=VehicleDescription(year=e.vehicle_year, make=e.vehicle_make, model=e.vehicle_model,
+                                   color=e.vehicle_color, type=e.vehicle_type))
+
+
+def detection_summary(row: Mapping[str, Any]) -> DetectionSummary:
+    """From a detection's column values (a fresh insert row or a loaded model's)."""
+    return DetectionSummary(
+        id=row["id"], plate=row["plate"], state=row["state"], confidence=row["confidence"],
+        captured_at=as_utc(row["captured_at"]), camera_id=row["camera_id"], unit_id=row["unit_id"],
+        location=LocationOut(row["lat"], row["lon"], row["heading"]),
+        vehicle=VehicleDescription(make=row["vehicle_make"], model=row["vehicle_model"], color=row["vehicle_color"],
+                                   type=row["vehicle_type"], features=row["vehicle_features"] or []),
+        images=[k for k in (row["image_kinds"] or "").split(",") if k])
+
+
+def hit_public(hit: Hit, det: DetectionSummary, entry: EntrySummary) -> HitPublic:
+    mismatches = descriptor_mismatches(
+        {"make": entry.vehicle.make, "model": entry.vehicle.model, "color": entry.vehicle.color,
+         "type": entry.vehicle.type},
+        {"make": det.vehicle.make, "model": det.vehicle.model, "color": det.vehicle.color, "type": det.vehicle.type})
+    return HitPublic(
+        id=hit.id, status=hit.status, match_kind=hit.match_kind, state_mismatch=hit.state_mismatch,
+        descriptor_mismatches=[DescriptorMismatch(**m) for m in mismatches],
+        requires_driver_check=entry.person_linked, priority=hit.priority, category=hit.category,
+        unit_id=hit.unit_id, read_count=hit.read_count, created_at=as_utc(hit.created_at),
+        last_read_at=as_utc(hit.last_read_at), detection=det, entry=entry)
+
+
+def recipients(unit_id: int) -> tuple[str, ...]:
+    """Api-v1: the unit's officers, every RTCC watcher, and dispatch (to confirm through APSIN)."""
+    return (unit_key(unit_id), ROLE_RTCC, ROLE_DISPATCH)
+
+
+class HitService:
+    def __init__(self, session: AsyncSession, fold_window: timedelta = timedelta(minutes=10)) -> None:
+        self.session = session
+        self.fold_window = fold_window
+
+    async def raise_hits(self, matched: Sequence[tuple[Mapping[str, Any], list[Candidate]]],
+                         ) -> tuple[list[AlertEvent], dict[str, list[HitPublic]]]:
+        """New hits, or reads folded into an open hit of the same unit, entry and plate; not committed."""
+        events: list[AlertEvent] = []
+        by_detection: dict[str, list[HitPublic]] = {}
+        for row, candidates in matched:
+            det = detection_summary(row)
+            for cand in candidates:
+                hit, is_new = await self._fold_or_create(row, cand)
+                first = det if is_new else await self._first_detection(hit)
+                public = hit_public(hit, first, entry_summary(cand.entry))
+                by_detection.setdefault(row["id"], []).append(public)
+                events.append(AlertEvent("hit" if is_new else "hit_update", recipients(hit.unit_id), encode(public)))
+        return events, by_detection
+
+    async def _fold_or_create(self, row: Mapping[str, Any], cand: Candidate) -> tuple[Hit, bool]:
+        captured = row["captured_at"]
+        open_hit = (await self.session.scalars(
+            select(Hit).where(Hit.unit_id == row["unit_id"], Hit.entry_id == cand.entry.id,
+                              Hit.plate == row["plate"], Hit.status != "closed",
+                              Hit.last_read_at >= captured - self.fold_window)
+            .order_by(Hit.id.desc()).limit(1))).first()
+        if open_hit is not None:
+            open_hit.read_count += 1
+            open_hit.last_read_at = max(as_utc(open_hit.last_read_at), captured)
+            self.session.add(HitRead(hit_id=open_hit.id, detection_id=row["id"]))
+            self.session.add(HitEvent(hit_id=open_hit.id, kind="read_folded", data={"detection_id": row["id"]}))
+            await self.session.flush()
+            return open_hit, False
+        hit = Hit(detection_id=row["id"], entry_id=cand.entry.id, unit_id=row["unit_id"], plate=row["plate"],
+                  match_kind=cand.kind, state_mismatch=cand.state_mismatch, category=cand.entry.category,
+                  priority=cand.entry.priority, last_read_at=captured, created_at=utcnow())
+        self.session.add(hit)
+        await self.session.flush()
+        self.session.add(HitRead(hit_id=hit.id, detection_id=row["id"]))
+        self.session.add(HitEvent(hit_id=hit.id, kind="created",
+                                  data={"detection_id": row["id"], "match_kind": cand.kind}))
+        return hit, True
+
+    async def _first_detection(self, hit: Hit) -> DetectionSummary:
+        det = await self.session.get(Detection, hit.detection_id)
+        return detection_summary(det.model_dump())
+
+    async def _publics(self, hits: Sequence[Hit]) -> list[HitPublic]:
+        if not hits:
+            return []
+        dets = {d.id: d for d in await self.session.scalars(
+            select(Detection).where(Detection.id.in_({h.detection_id for h in hits})))}
+        entries = {e.id: e for e in await self.session.scalars(
+            select(HotlistEntry).where(HotlistEntry.id.in_({h.entry_id for h in hits})))}
+        return [hit_public(h, detection_summary(dets[h.detection_id].model_dump()), entry_summary(entries[h.entry_id]))
+                for h in hits]
+
+    async def hits_for_detections(self, detection_ids: Sequence[str]) -> dict[str, list[HitPublic]]:
+        """What each detection raised or folded into, for answering a resend exactly as the first time."""
+        rows = (await self.session.execute(
+            select(HitRead.detection_id, Hit).join(Hit, Hit.id == HitRead.hit_id)
+            .where(HitRead.detection_id.in_(list(detection_ids))).order_by(Hit.id))).all()
+        publics = {p.id: p for p in await self._publics(list({h.id: h for _, h in rows}.values()))}
+        out: dict[str, list[HitPublic]] = {}
+        for det_id, hit in rows:
+            out.setdefault(det_id, []).append(publics[hit.id])
+        return out
+
+    async def list_hits(self, *, status: str | None, unit_id: int | None, limit: int, offset: int) -> HitList:
+        """Oldest first for a status queue (dispatch works through it in order), newest first otherwise."""
+        query = select(Hit)
+        if status:
+            query = query.where(Hit.status == status)
+        if unit_id is not None:
+            query = query.where(Hit.unit_id == unit_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        order = (Hit.priority, Hit.created_at, Hit.id) if status else (Hit.created_at.desc(), Hit.id.desc())
+        hits = list(await self.session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+        return HitList(hits=await self._publics(hits), count=total or 0)
+
+    async def get_hit(self, hit_id: int) -> HitDetail:
+        hit = await self.session.get(Hit, hit_id)
+        if hit is None:
+            raise not_found(f"hit {hit_id}")
+        (public,) = await self._publics([hit])
+        events = await self.session.scalars(select(HitEvent).where(HitEvent.hit_id == hit_id).order_by(HitEvent.id))
+        reads = await self.session.scalars(select(HitRead.detection_id).where(HitRead.hit_id == hit_id))
+        return HitDetail(hit=public, reads=list(reads), events=[
+            HitEventPublic(id=e.id, kind=e.kind, at=as_utc(e.at), actor_id=e.actor_id, actor_role=e.actor_role,
+                           data=e.data) for e in events])

@@ -1,0 +1,1 @@
+"""Hot lists: vehicles of interest, their match index and OCR-aware matching."""

@@ -1,0 +1,180 @@
+"""The hot-list match index in Redis: entries keyed by OCR key, versioned so a rebuild swaps atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.hotlist.matching import MATCH_KIND_RANK, MatchKind, classify, ocr_key, state_mismatch
+from server.hotlist.models import HotlistEntry
+
+log = logging.getLogger(__name__)
+
+PREFIX = "alpr:hl:"
+CURRENT = PREFIX + "current"    # the version that matching reads
+BUILDING = PREFIX + "building"  # a version being rebuilt; writes go to it too so none are lost
+VERSION_SEQ = PREFIX + "seq"
+
+# One round trip per lookup: read the live version and every candidate hash atomically.
+_MATCH_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local out = {}
+for i, k in ipairs(ARGV) do out[i] = redis.call('HGETALL', KEYS[2] .. v .. ':' .. k) end
+return out
+"""
+# Apply a write to the live version and to a version being built. ARGV: op, key, field[, value].
+_WRITE_LUA = """
+local targets = {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
+for _, v in ipairs(targets) do
+  if v then
+    local key = KEYS[3] .. v .. ':' .. ARGV[2]
+    if ARGV[1] == 'set' then redis.call('HSET', key, ARGV[3], ARGV[4]) else redis.call('HDEL', key, ARGV[3]) end
+  end
+end
+return 1
+"""
+
+
+class IndexedEntry(msgspec.Struct, array_like=True, frozen=True):
+    """What matching needs of an entry, so a hit is built without touching the database."""
+
+    id: int
+    plate: str
+    state: str | None
+    category: str
+    source: str
+    case_number: str
+    priority: int
+    expires_at: float | None
+    vehicle_year: int | None
+    vehicle_make: str | None
+    vehicle_model: str | None
+    vehicle_color: str | None
+    vehicle_type: str | None
+    subject: str | None
+
+    @classmethod
+    def from_model(cls, e: HotlistEntry) -> IndexedEntry:
+        return cls(e.id, e.plate, e.state, e.category, e.source, e.case_number, e.priority,
+                   e.expires_at.timestamp() if e.expires_at else None, e.vehicle_year, e.vehicle_make,
+                   e.vehicle_model, e.vehicle_color, e.vehicle_type, e.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An entry a read matched, and how."""
+
+    entry: IndexedEntry
+    kind: MatchKind
+    state_mismatch: bool
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(IndexedEntry).decode
+
+
+class HotlistIndex:
+    """Adds, removes and matches entries; rebuilds itself from the database when Redis lost it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._match = redis.register_script(_MATCH_LUA)
+        self._write = redis.register_script(_WRITE_LUA)
+        self._rebuild_lock = asyncio.Lock()
+        self.rebuilds = 0
+
+    async def add(self, entries: Iterable[HotlistEntry]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for e in entries:
+                await self._write(keys=[CURRENT, BUILDING, PREFIX], args=["set", ocr_key(e.plate), e.id,
+                                  _encode(IndexedEntry.from_model(e))], client=pipe)
+            await pipe.execute()
+
+    async def remove(self, entry: HotlistEntry) -> None:
+        await self._write(keys=[CURRENT, BUILDING, PREFIX], args=["del", ocr_key(entry.plate), entry.id])
+
+    async def is_built(self) -> bool:
+        return bool(await self._redis.exists(CURRENT))
+
+    async def rebuild(self, session: AsyncSession, chunk: int = 5000) -> int:
+        """Build a fresh version from the database beside the live one, then switch to it."""
+        async with self._rebuild_lock:
+            version = await self._redis.incr(VERSION_SEQ)
+            await self._redis.set(BUILDING, version)
+            old = await self._redis.get(CURRENT)
+            count = 0
+            result = await session.stream_scalars(
+                select(HotlistEntry).where(HotlistEntry.removed_at.is_(None)).execution_options(yield_per=chunk))
+            async for batch in result.partitions(chunk):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for e in batch:
+                        pipe.hset(f"{PREFIX}{version}:{ocr_key(e.plate)}", str(e.id), _encode(IndexedEntry.from_model(e)))
+                    await pipe.execute()
+                count += len(batch)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(CURRENT, version).delete(BUILDING)
+                await pipe.execute()
+            if old is not None and int(old) != version:
+                await self._drop_version(int(old))
+            self.rebuilds += 1
+            log.info("hot-list index rebuilt", extra={"entries": count, "version": version})
+            return count
+
+    async def _drop_version(self, version: int) -> None:
+        async for keys in _batched(self._redis.scan_iter(match=f"{PREFIX}{version}:*", count=1000), 1000):
+            await self._redis.unlink(*keys)
+
+    async def lookup(self, keys: Sequence[str]) -> list[dict[bytes, bytes]] | None:
+        """The candidate hashes of each OCR key, or None when the index is missing (Redis came back empty)."""
+        raw = await self._match(keys=[CURRENT, PREFIX], args=list(keys))
+        if raw is None:
+            return None
+        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in raw]
+
+    async def match_many(self, reads: Sequence[tuple[str, str | None]], session_factory) -> list[list[Candidate]]:  # noqa: ANN001
+        """Match each (plate, state) read; one Redis round trip for the whole batch."""
+        keys = sorted({ocr_key(p) for p, _ in reads})
+        hashes = await self.lookup(keys)
+        if hashes is None:
+            # Redis restarted empty: rebuild from the source of truth before answering, so no hit is missed.
+            log.warning("hot-list index missing in Redis; rebuilding from the database")
+            async with session_factory() as session:
+                if not await self.is_built():
+                    await self.rebuild(session)
+            hashes = await self.lookup(keys) or [{} for _ in keys]
+        by_key = dict(zip(keys, hashes, strict=True))
+        now = time.time()
+        return [self._classify(plate, state, by_key[ocr_key(plate)], now) for plate, state in reads]
+
+    @staticmethod
+    def _classify(plate: str, state: str | None, candidates: dict[bytes, bytes], now: float) -> list[Candidate]:
+        found: list[Candidate] = []
+        for doc in candidates.values():
+            entry = _decode(doc)
+            if entry.expires_at is not None and entry.expires_at <= now:
+                continue  # expiry is enforced here, not only by a cleanup job
+            kind = classify(plate, state, entry.plate, entry.state)
+            if kind is not None:
+                found.append(Candidate(entry, kind, state_mismatch(state, entry.state)))
+        found.sort(key=lambda c: (MATCH_KIND_RANK[c.kind], c.entry.priority, c.entry.id))
+        return found
+
+
+async def _batched(aiter, size: int):  # noqa: ANN001, ANN202
+    batch = []
+    async for item in aiter:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,52 @@
+"""The hot-list entry table; the database is the source of truth, Redis only indexes it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Text
+from sqlmodel import Field, SQLModel
+
+from server.db import utcnow
+
+# Requirements §2; nothing else exists, so no list can target a protected class (policy D.3, D.5).
+CATEGORIES = (
+    "stolen_vehicle", "stolen_plate", "wanted_person", "missing_person",
+    "amber_alert", "silver_alert", "violent_crime", "drug_distribution",
+)
+SOURCES = ("NCIC", "APSIN", "RMS", "AMBER", "SILVER", "MANUAL")
+# Policy C.3: entries tied to a person need the driver step before a stop.
+PERSON_LINKED = frozenset({"wanted_person", "missing_person", "amber_alert", "silver_alert", "violent_crime",
+                           "drug_distribution"})
+# Lower is more urgent: a missing child goes before a stolen plate.
+DEFAULT_PRIORITY = {
+    "amber_alert": 1, "missing_person": 2, "silver_alert": 2, "violent_crime": 3, "wanted_person": 3,
+    "stolen_vehicle": 4, "drug_distribution": 4, "stolen_plate": 5,
+}
+
+
+class HotlistEntry(SQLModel, table=True):
+    """A vehicle of interest from NCIC, APSIN, RMS, an Amber/Silver alert or a manual BOLO."""
+
+    __tablename__ = "hotlist_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plate: str = Field(max_length=8, index=True)
+    state: str | None = Field(default=None, max_length=2)
+    category: str = Field(max_length=32)
+    source: str = Field(max_length=16)
+    case_number: str = Field(max_length=64)
+    justification: str = Field(sa_column=Column(Text, nullable=False))
+    priority: int = 5
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    vehicle_year: int | None = None
+    vehicle_make: str | None = None
+    vehicle_model: str | None = None
+    vehicle_color: str | None = None
+    vehicle_type: str | None = None
+    subject: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_by: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    removed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    removed_by: int | None = None
+    removed_reason: str | None = None

@@ -1,0 +1,61 @@
+"""The hot-list contract of api-v1.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+Category = Literal["stolen_vehicle", "stolen_plate", "wanted_person", "missing_person", "amber_alert",
+                   "silver_alert", "violent_crime", "drug_distribution"]
+Source = Literal["NCIC", "APSIN", "RMS", "AMBER", "SILVER", "MANUAL"]
+Short = Annotated[str, Meta(max_length=32)]
+
+
+class EntryVehicle(Struct, forbid_unknown_fields=True):
+    year: Annotated[int, Meta(ge=1900, le=2100)] | None = None
+    make: Short | None = None
+    model: Short | None = None
+    color: Short | None = None
+    type: Short | None = None
+
+
+class EntryCreate(Struct, forbid_unknown_fields=True):
+    plate: Annotated[str, Meta(min_length=1, max_length=16)]
+    category: Category
+    source: Source
+    case_number: Annotated[str, Meta(min_length=1, max_length=64)]
+    justification: Annotated[str, Meta(min_length=10, max_length=2000,
+                                       description="Why this vehicle is of interest, in a sentence")]
+    state: Annotated[str, Meta(max_length=32)] | None = None
+    expires_at: Annotated[datetime, Meta(tz=True)] | None = None
+    priority: Annotated[int, Meta(ge=1, le=9)] | None = None
+    vehicle: EntryVehicle | None = None
+    subject: Annotated[str, Meta(max_length=2000, description="Description of the person linked")] | None = None
+
+
+class EntryRemove(Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=3, max_length=500)]
+
+
+class EntryPublic(Struct):
+    id: int
+    plate: str
+    state: str | None
+    category: str
+    source: str
+    case_number: str
+    justification: str
+    priority: int
+    expires_at: datetime | None
+    vehicle: EntryVehicle
+    subject: str | None
+    created_at: datetime
+    removed_at: datetime | None
+    removed_reason: str | None
+
+
+class EntryList(Struct):
+    entries: list[EntryPublic]
+    count: int

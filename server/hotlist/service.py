@@ -1,0 +1,69 @@
+"""Hot-list entries: add, remove and look up; the database first, then the match index."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.principals import UserPrincipal
+from server.common.plates import PlateError, normalize_plate, parse_plate
+from server.common.regions import RegionError, parse_region
+from server.db import as_utc, utcnow
+from server.errors import ApiError, bad_request, not_found
+from server.hotlist.index import HotlistIndex
+from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry
+from server.hotlist.schemas import EntryCreate, EntryList, EntryPublic, EntryVehicle
+
+
+def entry_public(e: HotlistEntry) -> EntryPublic:
+    return EntryPublic(
+        id=e.id, plate=e.plate, state=e.state, category=e.category, source=e.source, case_number=e.case_number,
+        justification=e.justification, priority=e.priority, expires_at=as_utc(e.expires_at),
+        vehicle=EntryVehicle(year=e.vehicle_year, make=e.vehicle_make, model=e.vehicle_model, color=e.vehicle_color,
+                             type=e.vehicle_type),
+        subject=e.subject, created_at=as_utc(e.created_at), removed_at=as_utc(e.removed_at),
+        removed_reason=e.removed_reason)
+
+
+class HotlistService:
+    def __init__(self, session: AsyncSession, index: HotlistIndex) -> None:
+        self.session, self.index = session, index
+
+    async def create(self, data: EntryCreate, actor: UserPrincipal) -> EntryPublic:
+        try:
+            plate, state = parse_plate(data.plate), parse_region(data.state)
+        except (PlateError, RegionError) as exc:
+            raise bad_request(str(exc)) from exc
+        if data.expires_at is not None and data.expires_at <= utcnow():
+            raise bad_request("expires_at is in the past; an expired entry would never match")
+        v = data.vehicle or EntryVehicle()
+        entry = HotlistEntry(
+            plate=plate, state=state, category=data.category, source=data.source,
+            case_number=data.case_number.strip(), justification=data.justification.strip(),
+            priority=data.priority or DEFAULT_PRIORITY[data.category], expires_at=data.expires_at,
+            vehicle_year=v.year, vehicle_make=v.make, vehicle_model=v.model, vehicle_color=v.color,
+            vehicle_type=v.type, subject=data.subject, created_by=actor.id)
+        self.session.add(entry)
+        await self.session.commit()
+        await self.index.add([entry])  # after commit: the database stays the source of truth
+        return entry_public(entry)
+
+    async def remove(self, entry_id: int, reason: str, actor: UserPrincipal) -> EntryPublic:
+        entry = await self.session.get(HotlistEntry, entry_id)
+        if entry is None:
+            raise not_found(f"hot-list entry {entry_id}")
+        if entry.removed_at is not None:
+            raise ApiError(409, "already_removed", f"hot-list entry {entry_id} was removed already")
+        entry.removed_at, entry.removed_by, entry.removed_reason = utcnow(), actor.id, reason
+        await self.session.commit()
+        await self.index.remove(entry)
+        return entry_public(entry)
+
+    async def find(self, plate: str | None, include_removed: bool, limit: int, offset: int) -> EntryList:
+        query = select(HotlistEntry)
+        if plate:
+            query = query.where(HotlistEntry.plate == normalize_plate(plate))
+        if not include_removed:
+            query = query.where(HotlistEntry.removed_at.is_(None))
+        rows = list(await self.session.scalars(query.order_by(HotlistEntry.id).limit(limit).offset(offset)))
+        return EntryList(entries=[entry_public(e) for e in rows], count=len(rows))

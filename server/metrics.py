@@ -1,0 +1,31 @@
+"""Prometheus metrics of one server process, in a registry of its own (tests build many apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_FAST = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.detections = Counter("alpr_detections_ingested", "Detections stored (resends excluded)", registry=r)
+        self.duplicates = Counter("alpr_detections_duplicate", "Resent detections answered from storage", registry=r)
+        self.hits = Counter("alpr_hits", "Hits raised, by match kind", ["match_kind"], registry=r)
+        self.match_latency = Histogram("alpr_match_seconds", "Hot-list match time per request", buckets=_FAST,
+                                       registry=r)
+        self.ingest_latency = Histogram("alpr_ingest_seconds", "Detection request time, validation to publish",
+                                        buckets=_FAST, registry=r)
+        self.fanout_latency = Histogram("alpr_push_seconds", "Publish to hand-over to a socket's queue",
+                                        buckets=_FAST, registry=r)
+        self.sockets = Gauge("alpr_websockets_connected", "Connected alert websockets", registry=r)
+        self.dropped_sockets = Counter("alpr_websockets_dropped", "Slow sockets dropped", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

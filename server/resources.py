@@ -1,0 +1,107 @@
+"""The server's long-lived resources, opened on start and closed on stop, and the dependencies that hand them out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.alerts.service import AlertHub, AlertPublisher
+from server.auth.passwords import SecretHasher
+from server.auth.tokens import TokenService
+from server.db import create_engine, session_factory, upgrade_database_async
+from server.embedded_redis import EmbeddedRedis
+from server.hotlist.index import HotlistIndex
+from server.metrics import Metrics
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    tokens: TokenService
+    hasher: SecretHasher
+    index: HotlistIndex
+    publisher: AlertPublisher
+    hub: AlertHub
+    metrics: Metrics
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Database migrated, Redis reachable (embedded when no REDIS_URL), index built, hub reading."""
+    embedded = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        redis_url = embedded.start()
+    engine = None
+    redis = hub_redis = None
+    hub = None
+    try:
+        db_url = settings.effective_database_url
+        await upgrade_database_async(db_url)
+        engine = create_engine(db_url)
+        sessions = session_factory(engine)
+        redis = Redis.from_url(redis_url, health_check_interval=30)
+        # The hub blocks on XREAD; it gets a connection of its own so requests never queue behind it.
+        hub_redis = Redis.from_url(redis_url, health_check_interval=30)
+        metrics = Metrics()
+        index = HotlistIndex(redis)
+        async with sessions() as session:
+            await index.rebuild(session)
+        hub = AlertHub(hub_redis, metrics, settings.socket_queue_size)
+        await hub.start()
+        res = Resources(settings, engine, sessions, redis, TokenService(settings.signing_key(), settings.token_issuer,
+                        settings.token_audience), SecretHasher(settings.password_hash_profile), index, AlertPublisher(redis), hub, metrics)
+        from server.auth.service import bootstrap_admin
+
+        await bootstrap_admin(res)
+        yield res
+    finally:
+        if hub:
+            await hub.stop()
+        for client in (redis, hub_redis):
+            if client is not None:
+                await client.aclose()
+        if engine is not None:
+            await engine.dispose()
+        if embedded:
+            embedded.stop()
+
+
+def lifespan(settings: Settings):  # noqa: ANN201 - Litestar lifespan factory
+    @asynccontextmanager
+    async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_resources(settings) as res:
+            app.state.resources = res
+            yield
+
+    return _lifespan
+
+
+# Litestar dependencies: handlers name what they need; nothing is a module-level client.
+def provide_resources(state: State) -> Resources:
+    return state.resources
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with state.resources.sessions() as session:
+        yield session
+
+
+# Annotations for handler parameters, so each dependency is named explicitly (Litestar 3 requires it).
+ServerResources = NamedDependency[Resources]
+DbSession = NamedDependency[AsyncSession]

@@ -1,0 +1,120 @@
+"""Settings from the environment: one strict, cached object for the whole process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_PREFIX = "ALPR_"
+# Variables read without the prefix, as api-v1.md names them.
+UNPREFIXED = {"DATABASE_URL": "database_url", "REDIS_URL": "redis_url"}
+
+
+class SettingsError(ValueError):
+    """The environment describes a configuration the server must not run with."""
+
+
+class Settings(BaseModel):
+    """Everything the server reads from its environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./alpr-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    retention_days: int = Field(default=14, ge=1, le=3650)
+    bootstrap_admin: str | None = None
+    token_issuer: str = "alpr"
+    token_audience: str = "alpr-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)
+    device_token_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # A repeated read of one plate by one unit within this window folds into the open hit.
+    fold_window_seconds: int = Field(default=600, ge=0)
+    # Cameras buffer while offline; a read may be this far in the future by clock skew.
+    max_future_skew_seconds: int = Field(default=300, ge=0)
+    max_image_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    socket_queue_size: int = Field(default=256, ge=1)
+    ws_auth_timeout_seconds: float = Field(default=5.0, gt=0)
+    log_level: str = "INFO"
+    # "fast-tests-only" makes test suites quick; production refuses it.
+    password_hash_profile: Literal["strong", "fast-tests-only"] = "strong"
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.env == "production":
+            missing = [n for n, v in (("ALPR_SECRET_KEY", self.secret_key), ("DATABASE_URL", self.database_url),
+                                      ("REDIS_URL", self.redis_url)) if not v]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)} set")
+            if self.password_hash_profile != "strong":
+                raise ValueError("production needs ALPR_PASSWORD_HASH_PROFILE=strong")
+            if len(self.secret_key or "") < 32:
+                raise ValueError("ALPR_SECRET_KEY must be at least 32 characters")
+        if self.bootstrap_admin is not None and self.bootstrap_admin and ":" not in self.bootstrap_admin:
+            raise ValueError("ALPR_BOOTSTRAP_ADMIN must look like name:password")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "alpr.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """The token key: from the environment, else generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field."""
+    return {v: k for k, v in UNPREFIXED.items()}.get(field, ENV_PREFIX + field.upper())
+
+
+def check_unknown_env(environ: dict[str, str]) -> None:
+    """Refuse ALPR_* variables we do not know: a typo must not silently fall back to a default."""
+    known = {env_name(f) for f in Settings.model_fields}
+    unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from an environment mapping (the process's by default) plus explicit overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    check_unknown_env(environ)
+    values: dict[str, object] = {f: environ[env_name(f)] for f in Settings.model_fields if environ.get(env_name(f))}
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,102 @@
+"""Fixtures for real services: Redis, SQLite and PostgreSQL, and a real server on a free port per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from server.embedded_redis import EmbeddedRedis
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_HOST, REDIS_PORT, REDIS_TEST_DB = "127.0.0.1", 6379, 15
+PG_DSN = os.environ.get("ALPR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def missing_service(what: str) -> None:
+    """Skip on a developer's machine; under CI a missing service is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable, and CI must test against it")
+    pytest.skip(f"{what} is not reachable on this machine")
+
+
+@pytest.fixture(scope="session")
+def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's Redis when it runs, else (outside CI) an embedded one."""
+    if _port_open(REDIS_HOST, REDIS_PORT):
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
+        return
+    if IN_CI:
+        pytest.fail("Redis is not running on 127.0.0.1:6379; .ci/run should have started it")
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as embedded:
+        yield embedded.url
+
+
+@pytest.fixture
+def redis_url(redis_base_url: str) -> str:
+    """A Redis database emptied for this test."""
+    client = redis_sync.Redis.from_url(redis_base_url)
+    client.flushdb()
+    client.close()
+    return redis_base_url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped after it."""
+    import asyncio
+
+    import asyncpg
+
+    if not _port_open("127.0.0.1", 5432):
+        missing_service("PostgreSQL on 127.0.0.1:5432")
+    name = "alpr_t_" + uuid.uuid4().hex[:12]
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each integration test runs on the embedded default (SQLite) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'alpr.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def server(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator:
+    """A real server (uvicorn, real sockets) on a free port, on this test's database and Redis."""
+    from support import running_server
+
+    async with running_server(tmp_path, database_url, redis_url) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def world(server) -> AsyncIterator:  # noqa: ANN001
+    """A server with an admin, a unit with a camera and an officer, an RTCC analyst and a dispatcher."""
+    from support import World
+
+    async with World.create(server) as w:
+        yield w
