@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import DateTime, Dialect, TypeDecorator, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,6 +23,28 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """A point in time, stored in UTC on every database.
+
+    SQLite keeps a datetime's wall time and drops its offset, so an Alaska camera's 08:00-09:00 would read
+    back as 08:00 UTC, nine hours off. Converting on the way in and marking UTC on the way out makes both
+    databases agree.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a datetime without a UTC offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value)
 
 
 def _tune_sqlite(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -41,7 +63,9 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # Sessions always end their own transaction, so the pool's extra rollback on return is a wasted
+        # thread hop per request.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None, **kwargs)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     kwargs.setdefault("pool_size", 10)

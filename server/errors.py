@@ -7,6 +7,9 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from sqlalchemy.exc import DBAPIError
+
+from server.common.text import readable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def http_exception_handler(_: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException):
         # Litestar's own parameter/body validation: say which field, as 422 like our own checks.
         extra = exc.extra if isinstance(exc.extra, list) else []
-        parts = [f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict)]
+        parts = [f"{e.get('key', '?')}: {readable(str(e.get('message', '')))}" for e in extra if isinstance(e, dict)]
         detail = "; ".join(parts) or exc.detail
         return Response(_body("validation_error", detail), status_code=422)
     if isinstance(exc, NotAuthorizedException):
@@ -64,8 +67,22 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     return Response(_body("internal_error", "the server failed; the incident was logged"), status_code=500)
 
 
+# PostgreSQL refusing a character in text: NUL (22021) or one the encoding cannot hold (22P05). The schemas
+# refuse control characters up front; this keeps any field they miss a 4xx rather than a 500.
+_BAD_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def database_error_handler(request: Request, exc: DBAPIError) -> Response:
+    if getattr(exc.orig, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
+        log.warning("text refused by the database on %s %s", request.method, request.url.path)
+        return Response(_body("validation_error", "a text field holds a character that cannot be stored "
+                              "(a NUL or other control character); remove it and resend"), status_code=422)
+    return unexpected_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS = {
     ApiError: api_error_handler,
+    DBAPIError: database_error_handler,
     HTTPException: http_exception_handler,
     Exception: unexpected_error_handler,
 }

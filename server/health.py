@@ -27,7 +27,13 @@ async def readyz(resources: ServerResources) -> Response:
     async def redis() -> None:
         await resources.redis.ping()
         if not await resources.index.is_built():
-            raise RuntimeError("hot-list index missing")
+            # Redis came back empty. Rebuild here too, not only on the next read: a balancer that takes every
+            # "not ready" instance out of rotation would otherwise never send the read that repairs it.
+            repair = resources.index.repair_in_background(resources.sessions)
+            try:
+                await asyncio.wait_for(asyncio.shield(repair), 1.5)
+            except TimeoutError:
+                raise RuntimeError("hot-list index missing; rebuilding it from the database") from None
 
     for name, check in (("database", db), ("redis", redis)):
         try:

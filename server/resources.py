@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -14,8 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts.service import AlertHub, AlertPublisher
+from server.auth.cameras import CameraRegistry
 from server.auth.passwords import SecretHasher
 from server.auth.tokens import TokenService
+from server.detections.writer import IngestWriter
 from server.db import create_engine, session_factory, upgrade_database_async
 from server.embedded_redis import EmbeddedRedis
 from server.hotlist.index import HotlistIndex
@@ -37,6 +39,11 @@ class Resources:
     publisher: AlertPublisher
     hub: AlertHub
     metrics: Metrics
+    cameras: CameraRegistry
+    ingest_writer: IngestWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingest_writer = IngestWriter(self)
 
 
 @asynccontextmanager
@@ -50,6 +57,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = None
     redis = hub_redis = None
     hub = None
+    index = None
     try:
         db_url = settings.effective_database_url
         await upgrade_database_async(db_url)
@@ -62,17 +70,24 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         index = HotlistIndex(redis)
         async with sessions() as session:
             await index.rebuild(session)
-        hub = AlertHub(hub_redis, metrics, settings.socket_queue_size)
+        cameras = CameraRegistry(redis, sessions)
+        hub = AlertHub(hub_redis, metrics, settings.socket_queue_size, on_camera_changed=cameras.forget)
         await hub.start()
         res = Resources(settings, engine, sessions, redis, TokenService(settings.signing_key(), settings.token_issuer,
-                        settings.token_audience), SecretHasher(settings.password_hash_profile), index, AlertPublisher(redis), hub, metrics)
+                        settings.token_audience), SecretHasher(settings.password_hash_profile), index, AlertPublisher(redis), hub, metrics, cameras)
         from server.auth.service import bootstrap_admin
 
         await bootstrap_admin(res)
-        yield res
+        res.ingest_writer.start()
+        try:
+            yield res
+        finally:
+            await res.ingest_writer.stop()
     finally:
         if hub:
             await hub.stop()
+        if index is not None:
+            await index.stop()
         for client in (redis, hub_redis):
             if client is not None:
                 await client.aclose()

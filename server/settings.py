@@ -80,13 +80,33 @@ class Settings(BaseModel):
             return self.secret_key
         key_file = self.data_dir / "secret.key"
         if key_file.exists():
-            return key_file.read_text().strip()
+            return _read_key(key_file)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key)
+        # Written whole to a private temporary file, then published with link(), which fails if the key file
+        # exists: two processes starting at once agree on one key, and no one ever reads a half-written file.
+        tmp = self.data_dir / f".secret.key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, key_file)
+            except FileExistsError:
+                return _read_key(key_file)  # another process published its key first
+        finally:
+            tmp.unlink(missing_ok=True)
         return key
+
+
+def _read_key(key_file: Path) -> str:
+    key = key_file.read_text().strip()
+    if not key:
+        # Signing with an empty key would accept tokens anyone can forge.
+        raise SettingsError(f"{key_file} is empty; delete it to generate a new key, or set ALPR_SECRET_KEY")
+    return key
 
 
 def env_name(field: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -31,11 +32,63 @@ def missing_service(what: str) -> None:
     pytest.skip(f"{what} is not reachable on this machine")
 
 
+# Databases a session may claim on the machine's Redis: not 0 (where the claims live), not 13 (bench/).
+REDIS_CLAIMABLE_DBS = [REDIS_TEST_DB, *(n for n in range(14, 0, -1) if n != 13)]
+
+
+def _claim_owner_alive(owner: bytes | None) -> bool:
+    host, _, pid = (owner or b"").decode().rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return owner is not None  # another machine's claim: honour it until it expires
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _claimed_redis_db() -> Iterator[int]:
+    """A Redis database number no other live test session on this Redis uses, released at the end."""
+    client = redis_sync.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        for db in REDIS_CLAIMABLE_DBS:
+            key = f"alpr:tests:redis-db:{db}"
+            if client.set(key, me, nx=True, ex=6 * 3600):
+                break
+            owner = client.get(key)
+            if not _claim_owner_alive(owner):
+                # A crashed session's claim: take it over, unless someone else just did.
+                with client.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)
+                        if pipe.get(key) == owner:
+                            pipe.multi()
+                            pipe.set(key, me, ex=6 * 3600)
+                            pipe.execute()
+                            break
+                    except redis_sync.WatchError:
+                        pass
+        else:
+            pytest.fail(f"every Redis test database ({REDIS_CLAIMABLE_DBS}) is claimed by a live test session")
+        yield db
+    finally:
+        if client.get(key) == me.encode():
+            client.delete(key)
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The machine's Redis when it runs, else (outside CI) an embedded one."""
     if _port_open(REDIS_HOST, REDIS_PORT):
-        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
+        # Every test FLUSHDBs its database and the server's keys are fixed names, so two pytest sessions on one
+        # machine (developers, agents, CI shards) must never share one: each claims a database of its own.
+        with _claimed_redis_db() as db:
+            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
         return
     if IN_CI:
         pytest.fail("Redis is not running on 127.0.0.1:6379; .ci/run should have started it")

@@ -45,7 +45,9 @@ async def running_server(data_dir: Path, database_url: str, redis_url: str, **se
                         bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", log_level="WARNING",
                         password_hash_profile="fast-tests-only", **settings)
     app = create_app(cfg)
-    sock = socket.socket()
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it every
+    # response waits ~40 ms for a delayed ACK (Nagle), and alerts sit behind unacknowledged segments.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

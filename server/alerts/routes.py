@@ -15,13 +15,14 @@ from server.alerts.schemas import (
     client_decoder, encode,
 )
 from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, LocalSocket, unit_key
-from server.auth.access import principal_from_token, require_alpr_access
+from server.auth.access import load_user, principal_from_token, require_alpr_access
 from server.auth.principals import UserPrincipal
 from server.errors import ApiError
-from server.resources import ServerResources
+from server.resources import Resources, ServerResources
 
 log = logging.getLogger(__name__)
 PING_SECONDS = 20.0
+CLOSE_TIMEOUT = 10.0  # the close frame queues behind what the client has not read yet
 
 
 def socket_keys(user: UserPrincipal) -> set[str]:
@@ -56,8 +57,7 @@ async def _authenticate(socket: WebSocket, res: Resources) -> UserPrincipal | No
         await socket.close(CLOSE_UNAUTHORIZED, "send Authorization: Bearer <token> or a first auth message")
         return None
     try:
-        async with res.sessions() as session:
-            user = await principal_from_token(session, res.tokens, token)
+        user = await principal_from_token(res, token)
         if not isinstance(user, UserPrincipal):
             raise ApiError(403, "forbidden", "dash cameras do not receive alerts")
         require_alpr_access(user)
@@ -76,7 +76,28 @@ async def _writer(socket: WebSocket, sock: LocalSocket) -> None:
             message = await asyncio.wait_for(sock.queue.get(), PING_SECONDS)
         except TimeoutError:
             message = encode(Ping()).decode()
+        await sock.cleared.wait()  # access is being re-checked: hold everything published after the change
         await socket.send_data(message, mode="text")
+
+
+class AccessWithdrawn(Exception):
+    """The person lost training, grant or account while connected."""
+
+
+async def _rechecker(sock: LocalSocket, res: Resources, user_id: int) -> None:
+    """Re-check access each time the person's training or grant changes (requirements §5: sockets too)."""
+    while True:
+        await sock.recheck.wait()
+        sock.recheck.clear()
+        async with res.sessions() as session:
+            user = await load_user(session, user_id)
+        if user is None:
+            raise AccessWithdrawn("this account was deactivated")
+        try:
+            require_alpr_access(user)
+        except ApiError as exc:
+            raise AccessWithdrawn(f"{exc.error}: {exc.detail}") from exc
+        sock.cleared.set()
 
 
 async def _reader(socket: WebSocket) -> None:
@@ -97,23 +118,31 @@ async def alerts_socket(socket: WebSocket, resources: ServerResources) -> None:
         return
     hub = resources.hub
     sock = hub.open_socket(socket_keys(user), label=f"{user.username}@{socket.client.host if socket.client else '?'}")
+    withdrawn: AccessWithdrawn | None = None
     try:
         await socket.send_data(encode(Hello(HelloUser(user.id, user.username, user.display_name, sorted(user.roles),
                                                       user.unit_id), resume_from=hub.last_id)).decode(), mode="text")
         tasks = [asyncio.create_task(_writer(socket, sock)), asyncio.create_task(_reader(socket)),
-                 asyncio.create_task(sock.dropped.wait())]
+                 asyncio.create_task(sock.dropped.wait()), asyncio.create_task(_rechecker(sock, resources, user.id))]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
             t.cancel()
         for t in pending:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
                 await t
-        if sock.dropped.is_set():
-            with contextlib.suppress(Exception):
-                await socket.close(CLOSE_TOO_SLOW, "client too slow: reconnect")
         for t in done:
-            exc = t.exception()
-            if exc and not isinstance(exc, WebSocketDisconnect):
+            if not t.cancelled() and isinstance(t.exception(), AccessWithdrawn):
+                withdrawn = t.exception()
+        if withdrawn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket.close(CLOSE_FORBIDDEN, str(withdrawn)[:120]), CLOSE_TIMEOUT)
+        elif sock.dropped.is_set():
+            # A client that stopped reading may never take the close frame either: do not wait on it forever.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket.close(CLOSE_TOO_SLOW, "client too slow: reconnect"), CLOSE_TIMEOUT)
+        for t in done:
+            exc = None if t.cancelled() else t.exception()
+            if exc and not isinstance(exc, WebSocketDisconnect | AccessWithdrawn):
                 log.info("alert socket %s ended: %r", sock.label, exc)
     finally:
         hub.close_socket(sock)

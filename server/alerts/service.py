@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -18,6 +18,11 @@ from server.metrics import Metrics
 log = logging.getLogger(__name__)
 
 STREAM = "alpr:alerts"
+# Control events ride the same stream, so every process sees them in order with the alerts around them:
+# a camera's enabled flag changed (drop cached copies); a person's training or grant changed (re-check
+# their open sockets before sending them anything published after the change).
+CAMERA_CHANGED = "camera_changed"
+USER_CHANGED = "user_changed"
 STREAM_MAXLEN = 200_000  # about a day of hits; the durable per-recipient log is issue #3's
 
 
@@ -57,6 +62,17 @@ class AlertPublisher:
         return [i.decode() for i in ids]
 
 
+def control_event(kind: str, subject: str | int) -> AlertEvent:
+    """A control event about one camera or person; it goes to no socket."""
+    return AlertEvent(kind, (), str(subject).encode())
+
+
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class LocalSocket:
     """One connected client: what it receives, and a bounded queue so it can never stall the others."""
@@ -65,15 +81,21 @@ class LocalSocket:
     queue: asyncio.Queue[str | None]
     label: str
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    # Cleared while the person's access is being re-checked: nothing is sent until it is set again.
+    cleared: asyncio.Event = field(default_factory=_set_event)
+    recheck: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class AlertHub:
     """This process's reader of the alert stream and its registry of connected sockets."""
 
-    def __init__(self, redis: Redis, metrics: Metrics, queue_size: int) -> None:
+    def __init__(self, redis: Redis, metrics: Metrics, queue_size: int,
+                 on_camera_changed: Callable[[str | None], None] = lambda _: None) -> None:
         self._redis = redis
+        self._on_camera_changed = on_camera_changed
         self._metrics = metrics
         self._queue_size = queue_size
+        self._read_count = max(1, min(100, queue_size // 4))
         self._by_key: dict[str, set[LocalSocket]] = {}
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -119,10 +141,13 @@ class AlertHub:
         backoff = 0.1
         while True:
             try:
-                batches = await self._redis.xread({STREAM: self.last_id}, count=500, block=1000)
+                # Small reads with a pause between them: a backlog (after a reconnect) reaches each socket in
+                # steps its writer can drain, instead of overflowing healthy clients' queues at once.
+                batches = await self._redis.xread({STREAM: self.last_id}, count=self._read_count, block=1000)
                 backoff = 0.1
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("alert stream read failed, retrying: %s", exc)
+                self._on_camera_changed(None)  # changes may be missed meanwhile: forget every cached camera
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -130,14 +155,24 @@ class AlertHub:
                 for entry_id, fields in entries:
                     self.last_id = entry_id.decode()
                     self._dispatch(self.last_id, fields)
+            if batches:
+                await asyncio.sleep(0)
 
     def _dispatch(self, event_id: str, fields: dict[bytes, bytes]) -> None:
+        kind = fields[b"t"].decode()
+        if kind == CAMERA_CHANGED:
+            self._on_camera_changed(fields[b"p"].decode())
+            return
+        if kind == USER_CHANGED:
+            for sock in self._by_key.get(f"user:{fields[b'p'].decode()}", ()):
+                sock.cleared.clear()
+                sock.recheck.set()
+            return
         targets: set[LocalSocket] = set()
         for key in fields[b"to"].decode().split(","):
             targets |= self._by_key.get(key, set())
         if not targets:
             return
-        kind = fields[b"t"].decode()
         message = f'{{"type":"{kind}","event_id":"{event_id}","hit":{fields[b"p"].decode()}}}'
         sent_at = float(fields[b"ts"])
         for sock in targets:

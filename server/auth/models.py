@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, String
+from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from server.db import utcnow
+from server.db import UtcDateTime, utcnow
 
 ROLES = ("officer", "dispatcher", "rtcc", "supervisor", "records", "auditor", "chief", "admin")
 
 
 def _ts(**kw: object) -> Column:
-    return Column(DateTime(timezone=True), **kw)
+    return Column(UtcDateTime(), **kw)
 
 
 class Unit(SQLModel, table=True):

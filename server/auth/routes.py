@@ -17,7 +17,7 @@ from server.resources import DbSession, Resources, ServerResources
 
 
 def _service(db: AsyncSession, res: Resources) -> AuthService:
-    return AuthService(db, res.tokens, res.settings, res.hasher)
+    return AuthService(db, res)
 
 
 class TokenController(Controller):

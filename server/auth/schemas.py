@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from server.common.text import MULTI_LINE, SINGLE_LINE
+
 Role = Literal["officer", "dispatcher", "rtcc", "supervisor", "records", "auditor", "chief", "admin"]
-Name = Annotated[str, Meta(min_length=1, max_length=64)]
+Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -28,7 +30,7 @@ class TokenResponse(Struct):
 
 
 class DeviceTokenRequest(Struct, forbid_unknown_fields=True):
-    camera_id: Annotated[str, Meta(min_length=1, max_length=32)]
+    camera_id: Annotated[str, Meta(min_length=1, max_length=32, pattern=SINGLE_LINE)]
     secret: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
@@ -39,11 +41,11 @@ class DeviceTokenResponse(Struct):
 
 
 class UserCreate(Struct, forbid_unknown_fields=True):
-    username: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9._-]{2,64}$")]
+    username: Annotated[str, Meta(pattern=r"\A[a-zA-Z0-9._-]{2,64}\Z")]
     password: Annotated[str, Meta(min_length=12, max_length=256, description="At least 12 characters")]
     display_name: Name
     roles: Annotated[list[Role], Meta(min_length=1)]
-    badge_number: Annotated[str, Meta(max_length=32)] | None = None
+    badge_number: Annotated[str, Meta(max_length=32, pattern=SINGLE_LINE)] | None = None
     unit_id: int | None = None
 
 
@@ -65,11 +67,12 @@ class TrainingRecord(Struct, forbid_unknown_fields=True):
 
 class AccessGrant(Struct, forbid_unknown_fields=True):
     granted: bool
-    note: Annotated[str, Meta(min_length=3, max_length=500, description="Why access is granted or withdrawn")]
+    note: Annotated[str, Meta(min_length=3, max_length=500, pattern=MULTI_LINE,
+                              description="Why access is granted or withdrawn")]
 
 
 class UnitCreate(Struct, forbid_unknown_fields=True):
-    call_sign: Annotated[str, Meta(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+    call_sign: Annotated[str, Meta(pattern=r"\A[A-Za-z0-9-]{1,32}\Z")]
 
 
 class UnitPublic(Struct):
@@ -79,7 +82,7 @@ class UnitPublic(Struct):
 
 class CameraCreate(Struct, forbid_unknown_fields=True):
     unit_id: int
-    label: Annotated[str, Meta(min_length=1, max_length=64)]
+    label: Annotated[str, Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
 
 
 class CameraCreated(Struct):

@@ -7,21 +7,21 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.alerts.service import CAMERA_CHANGED, USER_CHANGED, control_event
 from server.auth.models import Camera, RefreshToken, Unit, User
-from server.auth.passwords import SecretHasher
 from server.auth.principals import UserPrincipal
 from server.auth.schemas import (
     AccessGrant, CameraCreate, CameraCreated, CameraPublic, DeviceTokenResponse, TokenResponse, TrainingRecord,
     UnitCreate, UnitPublic, UserCreate, UserPublic,
 )
-from server.auth.tokens import TokenError, TokenService
+from server.auth.tokens import TokenError
+from server.common.text import has_control_characters
 from server.db import as_utc, utcnow
 from server.errors import ApiError, conflict, not_found
-from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.resources import Resources
@@ -41,8 +41,9 @@ def _bad_login() -> ApiError:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, tokens: TokenService, settings: Settings, hasher: SecretHasher) -> None:
-        self.session, self.tokens, self.settings, self.hasher = session, tokens, settings, hasher
+    def __init__(self, session: AsyncSession, res: Resources) -> None:
+        self.session, self.res = session, res
+        self.tokens, self.settings, self.hasher = res.tokens, res.settings, res.hasher
 
     async def _issue_pair(self, user: User) -> TokenResponse:
         s = self.settings
@@ -67,14 +68,20 @@ class AuthService:
             claims = self.tokens.verify(token, "refresh")
         except TokenError as exc:
             raise ApiError(401, "invalid_token", str(exc)) from exc
-        stored = await self.session.get(RefreshToken, claims["jti"])
-        if stored is None or stored.revoked_at is not None:
+        # Rotation: each refresh token works once. Revoking it is one conditional UPDATE, so of two requests
+        # racing with the same token (a stolen copy and its owner) exactly one wins.
+        revoked = await self.session.execute(
+            update(RefreshToken).where(RefreshToken.jti == claims["jti"], RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow()))
+        if revoked.rowcount != 1:
+            await self.session.rollback()
             raise ApiError(401, "invalid_token", "this refresh token was already used or revoked; sign in again")
-        user = await self.session.get(User, stored.user_id)
+        stored = await self.session.get(RefreshToken, claims["jti"])
+        user = await self.session.get(User, stored.user_id) if stored else None
         if user is None or not user.is_active:
+            await self.session.rollback()
             raise ApiError(401, "invalid_token", "the account is deactivated")
-        stored.revoked_at = utcnow()  # rotation: each refresh token works once
-        return await self._issue_pair(user)
+        return await self._issue_pair(user)  # commits the revocation with the new pair
 
     async def device_token(self, camera_id: str, secret: str) -> DeviceTokenResponse:
         camera = await self.session.get(Camera, camera_id)
@@ -116,6 +123,7 @@ class AuthService:
         user = await self._user(user_id)
         user.training_completed_at, user.training_recorded_by = data.completed_at, actor.id
         await self.session.commit()
+        await self._user_changed(user)
         return user_public(user)
 
     async def set_access_grant(self, user_id: int, data: AccessGrant, actor: UserPrincipal) -> UserPublic:
@@ -123,7 +131,12 @@ class AuthService:
         user.access_granted, user.access_grant_note = data.granted, data.note
         user.access_granted_by, user.access_granted_at = actor.id, utcnow()
         await self.session.commit()
+        await self._user_changed(user)
         return user_public(user)
+
+    async def _user_changed(self, user: User) -> None:
+        """Open alert sockets of this person re-check their access before anything else reaches them."""
+        await self.res.publisher.publish([control_event(USER_CHANGED, user.id)])
 
     async def create_unit(self, data: UnitCreate) -> UnitPublic:
         unit = Unit(call_sign=data.call_sign.upper())
@@ -146,14 +159,22 @@ class AuthService:
                         secret_hash=await self.hasher.hash_async(secret))
         self.session.add(camera)
         await self.session.commit()
+        await self._announce(camera)
         return CameraCreated(camera_id=camera.id, secret=secret, unit_id=camera.unit_id, label=camera.label)
 
+    async def _announce(self, camera: Camera) -> None:
+        await self.res.cameras.changed(camera)
+        await self.res.publisher.publish([control_event(CAMERA_CHANGED, camera.id)])
+
     async def set_camera_enabled(self, camera_id: str, enabled: bool) -> CameraPublic:
+        if len(camera_id) > 32 or has_control_characters(camera_id):
+            raise not_found(f"camera {camera_id[:40]!r}")  # no camera has such an id; do not ask the database
         camera = await self.session.get(Camera, camera_id)
         if camera is None:
             raise not_found(f"camera {camera_id}")
         camera.enabled = enabled
         await self.session.commit()
+        await self._announce(camera)
         return CameraPublic(camera_id=camera.id, unit_id=camera.unit_id, label=camera.label, enabled=camera.enabled)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary
+from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from server.db import utcnow
+from server.db import UtcDateTime, utcnow
 
 
 class Detection(SQLModel, table=True):
@@ -21,8 +21,8 @@ class Detection(SQLModel, table=True):
     plate: str = Field(max_length=8)
     state: str | None = Field(default=None, max_length=2)
     confidence: float
-    captured_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    captured_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
     lat: float
     lon: float
     heading: float | None = None

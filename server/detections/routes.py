@@ -6,14 +6,14 @@ from litestar import Request, Response, post
 
 from server.auth.access import cameras
 from server.detections.service import DetectionService, decode_body
-from server.resources import DbSession, ServerResources
+from server.resources import ServerResources
 
 
 @post("/api/v1/detections", guards=[cameras], status_code=201,
       summary="Post one detection or a batch of up to 1,000",
       description="Body: one detection, or {\"detections\": [...]}. A resend of a known id answers 200 with the "
                   "stored result and stores nothing new. Hits are pushed to the unit, the RTCC and dispatch.")
-async def post_detections(request: Request, resources: ServerResources, db: DbSession) -> Response:
+async def post_detections(request: Request, resources: ServerResources) -> Response:
     items, batch = decode_body(await request.body())
-    status, result = await DetectionService(resources, db).ingest(request.user, items, batch)
+    status, result = await DetectionService(resources).ingest(request.user, items, batch)
     return Response(result, status_code=status)

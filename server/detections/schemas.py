@@ -9,7 +9,9 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta, Struct
 
-Short = Annotated[str, Meta(max_length=32)]
+from server.common.text import SINGLE_LINE
+
+Short = Annotated[str, Meta(max_length=32, pattern=SINGLE_LINE)]
 MAX_BATCH = 1000
 
 
@@ -26,7 +28,7 @@ class VehicleRead(Struct, forbid_unknown_fields=True):
     model: Short | None = None
     color: Short | None = None
     type: Short | None = None
-    features: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=20)] = []
+    features: Annotated[list[Annotated[str, Meta(max_length=64, pattern=SINGLE_LINE)]], Meta(max_length=20)] = []
 
 
 class Images(Struct, forbid_unknown_fields=True):

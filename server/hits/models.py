@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from server.db import utcnow
+from server.db import UtcDateTime, utcnow
 
 STATUSES = ("pending", "apsin_confirmed", "visually_confirmed", "verified", "action_taken", "closed")
 
@@ -28,8 +28,8 @@ class Hit(SQLModel, table=True):
     priority: int
     status: str = Field(default="pending", max_length=24, index=True)
     read_count: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_read_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    last_read_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 class HitRead(SQLModel, table=True):
@@ -51,5 +51,5 @@ class HitEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)
     actor_id: int | None = None
     actor_role: str | None = None
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
     data: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -22,6 +22,9 @@ def _own_unit_only(request: Request, unit_id: int | None) -> int | None:
     user = request.user
     if user.roles & {"dispatcher", "rtcc", "supervisor", "chief"}:
         return unit_id
+    if user.unit_id is None:
+        # Never "no filter": an officer account without a unit would otherwise list every unit's hits.
+        raise ApiError(403, "forbidden", "officers see the hits of their own unit, and this account has no unit")
     if unit_id is not None and unit_id != user.unit_id:
         raise ApiError(403, "forbidden", "officers see the hits of their own unit only")
     return user.unit_id

@@ -34,11 +34,16 @@ def entry_summary(e: IndexedEntry | HotlistEntry) -> EntrySummary:
                                    color=e.vehicle_color, type=e.vehicle_type))
 
 
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC, so a fresh hit's answer and alert show what reading it back later shows."""
+    return as_utc(value).astimezone(UTC)
+
+
 def detection_summary(row: Mapping[str, Any]) -> DetectionSummary:
     """From a detection's column values (a fresh insert row or a loaded model's)."""
     return DetectionSummary(
         id=row["id"], plate=row["plate"], state=row["state"], confidence=row["confidence"],
-        captured_at=as_utc(row["captured_at"]), camera_id=row["camera_id"], unit_id=row["unit_id"],
+        captured_at=utc(row["captured_at"]), camera_id=row["camera_id"], unit_id=row["unit_id"],
         location=LocationOut(row["lat"], row["lon"], row["heading"]),
         vehicle=VehicleDescription(make=row["vehicle_make"], model=row["vehicle_model"], color=row["vehicle_color"],
                                    type=row["vehicle_type"], features=row["vehicle_features"] or []),
@@ -84,7 +89,7 @@ class HitService:
         return events, by_detection
 
     async def _fold_or_create(self, row: Mapping[str, Any], cand: Candidate) -> tuple[Hit, bool]:
-        captured = row["captured_at"]
+        captured = utc(row["captured_at"])  # a camera may report local time (-09:00 in Alaska): compare in UTC
         open_hit = (await self.session.scalars(
             select(Hit).where(Hit.unit_id == row["unit_id"], Hit.entry_id == cand.entry.id,
                               Hit.plate == row["plate"], Hit.status != "closed",

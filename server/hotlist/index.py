@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import msgspec
 from redis.asyncio import Redis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.hotlist.matching import MATCH_KIND_RANK, MatchKind, classify, ocr_key, state_mismatch
 from server.hotlist.models import HotlistEntry
@@ -22,6 +23,10 @@ PREFIX = "alpr:hl:"
 CURRENT = PREFIX + "current"    # the version that matching reads
 BUILDING = PREFIX + "building"  # a version being rebuilt; writes go to it too so none are lost
 VERSION_SEQ = PREFIX + "seq"
+# One rebuilder across all processes: two at once each clear the other's BUILDING marker, and an entry added
+# between the first swap and the second lands only in the version that is about to be replaced.
+REBUILD_LOCK = PREFIX + "rebuild-lock"
+REBUILD_LOCK_SECONDS = 600
 
 # One round trip per lookup: read the live version and every candidate hash atomically.
 _MATCH_LUA = """
@@ -90,6 +95,7 @@ class HotlistIndex:
         self._match = redis.register_script(_MATCH_LUA)
         self._write = redis.register_script(_WRITE_LUA)
         self._rebuild_lock = asyncio.Lock()
+        self._repair: asyncio.Task[bool] | None = None
         self.rebuilds = 0
 
     async def add(self, entries: Iterable[HotlistEntry]) -> None:
@@ -107,27 +113,60 @@ class HotlistIndex:
 
     async def rebuild(self, session: AsyncSession, chunk: int = 5000) -> int:
         """Build a fresh version from the database beside the live one, then switch to it."""
-        async with self._rebuild_lock:
-            version = await self._redis.incr(VERSION_SEQ)
-            await self._redis.set(BUILDING, version)
-            old = await self._redis.get(CURRENT)
-            count = 0
-            result = await session.stream_scalars(
-                select(HotlistEntry).where(HotlistEntry.removed_at.is_(None)).execution_options(yield_per=chunk))
-            async for batch in result.partitions(chunk):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for e in batch:
-                        pipe.hset(f"{PREFIX}{version}:{ocr_key(e.plate)}", str(e.id), _encode(IndexedEntry.from_model(e)))
-                    await pipe.execute()
-                count += len(batch)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(CURRENT, version).delete(BUILDING)
+        async with self._rebuild_lock, self._cluster_lock():
+            return await self._rebuild_locked(session, chunk)
+
+    async def rebuild_if_missing(self, session: AsyncSession) -> bool:
+        """Rebuild unless the index is there, checked under the lock so waiting requests cause one rebuild, not
+        one each. True when this call rebuilt it."""
+        async with self._rebuild_lock, self._cluster_lock():
+            if await self.is_built():
+                return False
+            log.warning("hot-list index missing in Redis; rebuilding from the database")
+            await self._rebuild_locked(session)
+            return True
+
+    def repair_in_background(self, sessions: async_sessionmaker[AsyncSession]) -> asyncio.Task[bool]:
+        """Start (once) a rebuild-if-missing that outlives its caller, so a probe's time limit cannot cancel it."""
+        if self._repair is None or self._repair.done():
+            async def repair() -> bool:
+                async with sessions() as session:
+                    return await self.rebuild_if_missing(session)
+
+            self._repair = asyncio.create_task(repair(), name="hotlist-index-repair")
+        return self._repair
+
+    async def stop(self) -> None:
+        """Cancel a background repair still running when the server stops."""
+        if self._repair is not None and not self._repair.done():
+            self._repair.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repair
+
+    def _cluster_lock(self):  # noqa: ANN202 - redis-py's Lock
+        return self._redis.lock(REBUILD_LOCK, timeout=REBUILD_LOCK_SECONDS, blocking_timeout=REBUILD_LOCK_SECONDS + 60)
+
+    async def _rebuild_locked(self, session: AsyncSession, chunk: int = 5000) -> int:
+        version = await self._redis.incr(VERSION_SEQ)
+        await self._redis.set(BUILDING, version)
+        old = await self._redis.get(CURRENT)
+        count = 0
+        result = await session.stream_scalars(
+            select(HotlistEntry).where(HotlistEntry.removed_at.is_(None)).execution_options(yield_per=chunk))
+        async for batch in result.partitions(chunk):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for e in batch:
+                    pipe.hset(f"{PREFIX}{version}:{ocr_key(e.plate)}", str(e.id), _encode(IndexedEntry.from_model(e)))
                 await pipe.execute()
-            if old is not None and int(old) != version:
-                await self._drop_version(int(old))
-            self.rebuilds += 1
-            log.info("hot-list index rebuilt", extra={"entries": count, "version": version})
-            return count
+            count += len(batch)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(CURRENT, version).delete(BUILDING)
+            await pipe.execute()
+        if old is not None and int(old) != version:
+            await self._drop_version(int(old))
+        self.rebuilds += 1
+        log.info("hot-list index rebuilt", extra={"entries": count, "version": version})
+        return count
 
     async def _drop_version(self, version: int) -> None:
         async for keys in _batched(self._redis.scan_iter(match=f"{PREFIX}{version}:*", count=1000), 1000):
@@ -140,17 +179,17 @@ class HotlistIndex:
             return None
         return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in raw]
 
-    async def match_many(self, reads: Sequence[tuple[str, str | None]], session_factory) -> list[list[Candidate]]:  # noqa: ANN001
+    async def match_many(self, reads: Sequence[tuple[str, str | None]], session: AsyncSession,
+                         ) -> list[list[Candidate]]:
         """Match each (plate, state) read; one Redis round trip for the whole batch."""
         keys = sorted({ocr_key(p) for p, _ in reads})
         hashes = await self.lookup(keys)
         if hashes is None:
             # Redis restarted empty: rebuild from the source of truth before answering, so no hit is missed.
-            log.warning("hot-list index missing in Redis; rebuilding from the database")
-            async with session_factory() as session:
-                if not await self.is_built():
-                    await self.rebuild(session)
-            hashes = await self.lookup(keys) or [{} for _ in keys]
+            await self.rebuild_if_missing(session)
+            hashes = await self.lookup(keys)
+            if hashes is None:  # lost again meanwhile: fail the request (the camera resends) rather than miss a hit
+                raise RuntimeError("the hot-list index vanished from Redis while it was being rebuilt")
         by_key = dict(zip(keys, hashes, strict=True))
         now = time.time()
         return [self._classify(plate, state, by_key[ocr_key(plate)], now) for plate, state in reads]

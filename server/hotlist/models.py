@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Text
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
-from server.db import utcnow
+from server.db import UtcDateTime, utcnow
 
 # Requirements §2; nothing else exists, so no list can target a protected class (policy D.3, D.5).
 CATEGORIES = (
@@ -38,7 +38,7 @@ class HotlistEntry(SQLModel, table=True):
     case_number: str = Field(max_length=64)
     justification: str = Field(sa_column=Column(Text, nullable=False))
     priority: int = 5
-    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
     vehicle_year: int | None = None
     vehicle_make: str | None = None
     vehicle_model: str | None = None
@@ -46,7 +46,7 @@ class HotlistEntry(SQLModel, table=True):
     vehicle_type: str | None = None
     subject: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_by: int | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    removed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    removed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
     removed_by: int | None = None
     removed_reason: str | None = None

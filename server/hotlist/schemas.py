@@ -7,10 +7,13 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from server.common.text import MULTI_LINE, SINGLE_LINE
+
 Category = Literal["stolen_vehicle", "stolen_plate", "wanted_person", "missing_person", "amber_alert",
                    "silver_alert", "violent_crime", "drug_distribution"]
 Source = Literal["NCIC", "APSIN", "RMS", "AMBER", "SILVER", "MANUAL"]
-Short = Annotated[str, Meta(max_length=32)]
+Short = Annotated[str, Meta(max_length=32, pattern=SINGLE_LINE)]
+MIN_JUSTIFICATION = 10
 
 
 class EntryVehicle(Struct, forbid_unknown_fields=True):
@@ -25,18 +28,19 @@ class EntryCreate(Struct, forbid_unknown_fields=True):
     plate: Annotated[str, Meta(min_length=1, max_length=16)]
     category: Category
     source: Source
-    case_number: Annotated[str, Meta(min_length=1, max_length=64)]
-    justification: Annotated[str, Meta(min_length=10, max_length=2000,
+    case_number: Annotated[str, Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
+    justification: Annotated[str, Meta(min_length=MIN_JUSTIFICATION, max_length=2000, pattern=MULTI_LINE,
                                        description="Why this vehicle is of interest, in a sentence")]
     state: Annotated[str, Meta(max_length=32)] | None = None
     expires_at: Annotated[datetime, Meta(tz=True)] | None = None
     priority: Annotated[int, Meta(ge=1, le=9)] | None = None
     vehicle: EntryVehicle | None = None
-    subject: Annotated[str, Meta(max_length=2000, description="Description of the person linked")] | None = None
+    subject: Annotated[str, Meta(max_length=2000, pattern=MULTI_LINE,
+                                 description="Description of the person linked")] | None = None
 
 
 class EntryRemove(Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(min_length=3, max_length=500)]
+    reason: Annotated[str, Meta(min_length=3, max_length=500, pattern=MULTI_LINE)]
 
 
 class EntryPublic(Struct):

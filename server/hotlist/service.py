@@ -6,13 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.principals import UserPrincipal
-from server.common.plates import PlateError, normalize_plate, parse_plate
+from server.common.plates import PlateError, normalize_plate, parse_plate, plate_problem
 from server.common.regions import RegionError, parse_region
 from server.db import as_utc, utcnow
 from server.errors import ApiError, bad_request, not_found
 from server.hotlist.index import HotlistIndex
 from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry
-from server.hotlist.schemas import EntryCreate, EntryList, EntryPublic, EntryVehicle
+from server.hotlist.schemas import MIN_JUSTIFICATION, EntryCreate, EntryList, EntryPublic, EntryVehicle
 
 
 def entry_public(e: HotlistEntry) -> EntryPublic:
@@ -31,9 +31,19 @@ class HotlistService:
 
     async def create(self, data: EntryCreate, actor: UserPrincipal) -> EntryPublic:
         try:
-            plate, state = parse_plate(data.plate), parse_region(data.state)
-        except (PlateError, RegionError) as exc:
-            raise bad_request(str(exc)) from exc
+            plate = parse_plate(data.plate)
+        except PlateError as exc:
+            raise bad_request(f"plate: {exc}") from exc
+        try:
+            state = parse_region(data.state)
+        except RegionError as exc:
+            raise bad_request(f"state: {exc}") from exc
+        # Policy D.3/D.5: a case number and a real justification, not whitespace that passes a length check.
+        if not data.case_number.strip():
+            raise bad_request("case_number: a case or incident number is required")
+        if len(data.justification.strip()) < MIN_JUSTIFICATION:
+            raise bad_request(f"justification: say in a sentence (at least {MIN_JUSTIFICATION} characters) "
+                              "why this vehicle is of interest")
         if data.expires_at is not None and data.expires_at <= utcnow():
             raise bad_request("expires_at is in the past; an expired entry would never match")
         v = data.vehicle or EntryVehicle()
@@ -54,7 +64,9 @@ class HotlistService:
             raise not_found(f"hot-list entry {entry_id}")
         if entry.removed_at is not None:
             raise ApiError(409, "already_removed", f"hot-list entry {entry_id} was removed already")
-        entry.removed_at, entry.removed_by, entry.removed_reason = utcnow(), actor.id, reason
+        if len(reason.strip()) < 3:
+            raise bad_request("reason: say why the entry is removed")
+        entry.removed_at, entry.removed_by, entry.removed_reason = utcnow(), actor.id, reason.strip()
         await self.session.commit()
         await self.index.remove(entry)
         return entry_public(entry)
@@ -62,7 +74,10 @@ class HotlistService:
     async def find(self, plate: str | None, include_removed: bool, limit: int, offset: int) -> EntryList:
         query = select(HotlistEntry)
         if plate:
-            query = query.where(HotlistEntry.plate == normalize_plate(plate))
+            wanted = normalize_plate(plate)
+            if plate_problem(wanted):
+                return EntryList(entries=[], count=0)  # no entry can have a plate that is not a plate
+            query = query.where(HotlistEntry.plate == wanted)
         if not include_removed:
             query = query.where(HotlistEntry.removed_at.is_(None))
         rows = list(await self.session.scalars(query.order_by(HotlistEntry.id).limit(limit).offset(offset)))
