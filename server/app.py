@@ -22,6 +22,7 @@ from server.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    """The application; with no settings given, from the environment (how `alpr serve --workers` builds it)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     return Litestar(

@@ -11,7 +11,7 @@ from server.settings import SettingsError, load_settings
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """ALPR server: hot-list matching, live alerts and verification for police dash cameras.
+    """ALPR server: hot-list matching and live alerts for police dash cameras.
 
     Configuration comes from the environment: DATABASE_URL (PostgreSQL in production; a SQLite file in
     ALPR_DATA_DIR when unset), REDIS_URL (an embedded Redis in ALPR_DATA_DIR when unset), ALPR_SECRET_KEY,
@@ -29,18 +29,44 @@ def _settings(**overrides: object):  # noqa: ANN202
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port; alerts reach sockets held by any of them through Redis. "
+                   "With PostgreSQL one per CPU core; keep 1 on the embedded SQLite default, whose "
+                   "single write lock the processes would queue on.")
+def serve(host: str, port: int, workers: int) -> None:
     """Run the server (migrates the database and starts the embedded Redis when needed)."""
+    import os
+
     import uvicorn
 
-    from server.app import create_app
+    from server.db import upgrade_database
+    from server.embedded_redis import EmbeddedRedis
 
     settings = _settings()
-    # The database driver's thread waits for the GIL up to the switch interval while the event loop
-    # is busy; 5 ms by default would show straight up in alert latency.
-    sys.setswitchinterval(0.0005)
-    uvicorn.run(create_app(settings), host=host, port=port, loop="uvloop", http="httptools", log_config=None,
-                access_log=False, ws_max_size=1 << 20, timeout_graceful_shutdown=5)
+    # Shared set-up happens once, here, before any worker starts: the embedded Redis (one per data dir),
+    # the migrations and the signing key.
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        os.environ["REDIS_URL"] = embedded.start()
+    try:
+        upgrade_database(settings.effective_database_url)
+        settings.signing_key()
+        # The database driver's thread waits for the GIL up to the switch interval while the event loop
+        # is busy; 5 ms by default would show straight up in alert latency.
+        sys.setswitchinterval(0.0005)
+        options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "log_config": None,
+                   "access_log": False, "ws_max_size": 1 << 20, "timeout_graceful_shutdown": 5}
+        if workers == 1:
+            from server.app import create_app
+
+            uvicorn.run(create_app(_settings()), **options)
+        else:
+            # Each worker builds its own app from the same environment (REDIS_URL now included).
+            uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+    finally:
+        if embedded:
+            embedded.stop()
 
 
 @main.command()

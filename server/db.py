@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -71,6 +72,28 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def create_sqlite_writer_engine(url: str) -> Engine:
+    """A synchronous engine for the one thread that writes detections to SQLite.
+
+    A whole group transaction then costs one hand-off to that thread instead of several per statement through
+    the async driver. BEGIN IMMEDIATE takes the write lock up front, so a second server process waits on it
+    there (in this thread, never on the event loop) rather than failing half-way.
+    """
+    engine = create_sync_engine(url.replace("sqlite+aiosqlite://", "sqlite+pysqlite://", 1),
+                                connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1, max_overflow=0)
+    event.listen(engine, "connect", _tune_sqlite)
+
+    @event.listens_for(engine, "connect")
+    def _manual_transactions(dbapi_conn, _record) -> None:  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # the driver must not BEGIN by itself; the listener below does
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn) -> None:  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

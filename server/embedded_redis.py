@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import fcntl
 import importlib.util
 import logging
@@ -11,6 +12,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +31,19 @@ MAX_SOCKET_PATH_BYTES = 100
 DEFAULT_REDIS_PORT = 6379
 _LOG_TAIL_LINES = 20
 _POLL_INTERVAL = 0.05
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM when the server dies, even by SIGKILL.
+
+    The signal follows the thread that started Redis, so start it from a long-lived thread (the main one).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -304,6 +319,7 @@ class EmbeddedRedis:
                 stderr=stderr,
                 cwd=self.redis_dir,
                 process_group=0,
+                preexec_fn=_die_with_parent,
             )
 
     def _client(self, timeout: float) -> redis.Redis:

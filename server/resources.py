@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts.service import AlertHub, AlertPublisher
 from server.auth.cameras import CameraRegistry
 from server.auth.passwords import SecretHasher
 from server.auth.tokens import TokenService
-from server.detections.writer import IngestWriter
 from server.db import create_engine, session_factory, upgrade_database_async
+from server.detections.writer import IngestWriter
 from server.embedded_redis import EmbeddedRedis
 from server.hotlist.index import HotlistIndex
 from server.metrics import Metrics
@@ -63,7 +63,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         await upgrade_database_async(db_url)
         engine = create_engine(db_url)
         sessions = session_factory(engine)
-        redis = Redis.from_url(redis_url, health_check_interval=30)
+        # A blocking pool: under overload a request waits for a connection instead of failing with
+        # "Too many connections".
+        redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10),
+                      health_check_interval=30)
         # The hub blocks on XREAD; it gets a connection of its own so requests never queue behind it.
         hub_redis = Redis.from_url(redis_url, health_check_interval=30)
         metrics = Metrics()
@@ -73,8 +76,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         cameras = CameraRegistry(redis, sessions)
         hub = AlertHub(hub_redis, metrics, settings.socket_queue_size, on_camera_changed=cameras.forget)
         await hub.start()
-        res = Resources(settings, engine, sessions, redis, TokenService(settings.signing_key(), settings.token_issuer,
-                        settings.token_audience), SecretHasher(settings.password_hash_profile), index, AlertPublisher(redis), hub, metrics, cameras)
+        tokens = TokenService(settings.signing_key(), settings.token_issuer, settings.token_audience)
+        res = Resources(settings=settings, engine=engine, sessions=sessions, redis=redis, tokens=tokens,
+                        hasher=SecretHasher(settings.password_hash_profile), index=index,
+                        publisher=AlertPublisher(redis), hub=hub, metrics=metrics, cameras=cameras)
         from server.auth.service import bootstrap_admin
 
         await bootstrap_admin(res)

@@ -39,8 +39,9 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(data_dir: Path, database_url: str, redis_url: str, **settings: Any,
-                         ) -> AsyncIterator[RunningServer]:
+async def running_server(data_dir: Path, database_url: str, redis_url: str, *, send_buffer: int | None = None,
+                         **settings: Any) -> AsyncIterator[RunningServer]:
+    """A real server on a free port; send_buffer pins the kernel send buffer its connections inherit."""
     cfg = load_settings({}, data_dir=data_dir, database_url=database_url, redis_url=redis_url,
                         bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", log_level="WARNING",
                         password_hash_profile="fast-tests-only", **settings)
@@ -49,6 +50,8 @@ async def running_server(data_dir: Path, database_url: str, redis_url: str, **se
     # response waits ~40 ms for a delayed ACK (Nagle), and alerts sit behind unacknowledged segments.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
@@ -138,10 +141,35 @@ class World:
             for c in clients:
                 await c.aclose()
 
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        """Another HTTP client of this server, closed with the world."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        c = httpx.AsyncClient(base_url=self.server.base_url, headers=headers, timeout=30, verify=SSL_CONTEXT)
+        self.clients.append(c)
+        return c
+
+    async def add_unit(self, call_sign: str = "2B07", officer: str = "officer2",
+                       ) -> tuple[int, httpx.AsyncClient, Account]:
+        """Another patrol unit with its own dash camera (an authenticated client) and officer."""
+        unit = (await self.admin.client.post("/api/v1/units", json={"call_sign": call_sign})).json()
+        cam = (await self.admin.client.post("/api/v1/cameras", json={"unit_id": unit["id"], "label": "dash"})).json()
+        anon = self.client()
+        tok = (await anon.post("/api/v1/auth/device-token",
+                               json={"camera_id": cam["camera_id"], "secret": cam["secret"]})).json()
+        acct = await make_user(self.admin, anon, self.client, officer, ["officer"], unit_id=unit["id"])
+        return unit["id"], self.client(tok["access_token"]), acct
+
     async def add_entry(self, plate: str, state: str | None = "AK", **extra: Any) -> dict[str, Any]:
         resp = await self.admin.client.post("/api/v1/hotlist/entries", json=entry(plate, state, **extra))
         assert resp.status_code == 201, resp.text
         return resp.json()
+
+
+async def post_read(camera: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Post one read as a camera; it must be stored (201)."""
+    resp = await camera.post("/api/v1/detections", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
 
 
 async def login(anon: httpx.AsyncClient, username: str, password: str, client_factory) -> Account:  # noqa: ANN001

@@ -11,8 +11,16 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 
 from server.alerts.schemas import (
-    CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, AuthMessage, ErrorMessage, Hello, HelloUser, Ping,
-    client_decoder, encode,
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    AuthMessage,
+    ErrorMessage,
+    Hello,
+    HelloUser,
+    Ping,
+    client_decoder,
+    encode,
 )
 from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, LocalSocket, unit_key
 from server.auth.access import load_user, principal_from_token, require_alpr_access

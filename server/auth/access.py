@@ -96,7 +96,7 @@ def users(*roles: str):  # noqa: ANN201 - Litestar guard
     return guard
 
 
-async def cameras(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: a registered, enabled dash camera."""
-    if not isinstance(connection.user, CameraPrincipal):
+def require_camera(principal: object) -> None:
+    """Only a registered, enabled dash camera posts detections (the token check already loaded it)."""
+    if not isinstance(principal, CameraPrincipal):
         raise ApiError(403, "forbidden", "only registered dash cameras post detections; use a device token")

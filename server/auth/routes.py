@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get, patch, post
-from litestar.params import JSONBody, FromPath
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.access import users
 from server.auth.schemas import (
-    AccessGrant, CameraCreate, CameraCreated, CameraPublic, CameraUpdate, DeviceTokenRequest, DeviceTokenResponse,
-    RefreshRequest, TokenRequest, TokenResponse, TrainingRecord, UnitCreate, UnitPublic, UserCreate, UserPublic,
+    AccessGrant,
+    CameraCreate,
+    CameraCreated,
+    CameraPublic,
+    CameraUpdate,
+    DeviceTokenRequest,
+    DeviceTokenResponse,
+    RefreshRequest,
+    TokenRequest,
+    TokenResponse,
+    TrainingRecord,
+    UnitCreate,
+    UnitPublic,
+    UserCreate,
+    UserPublic,
 )
 from server.auth.service import AuthService
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from server.resources import DbSession, Resources, ServerResources
 
 

@@ -15,8 +15,17 @@ from server.alerts.service import CAMERA_CHANGED, USER_CHANGED, control_event
 from server.auth.models import Camera, RefreshToken, Unit, User
 from server.auth.principals import UserPrincipal
 from server.auth.schemas import (
-    AccessGrant, CameraCreate, CameraCreated, CameraPublic, DeviceTokenResponse, TokenResponse, TrainingRecord,
-    UnitCreate, UnitPublic, UserCreate, UserPublic,
+    AccessGrant,
+    CameraCreate,
+    CameraCreated,
+    CameraPublic,
+    DeviceTokenResponse,
+    TokenResponse,
+    TrainingRecord,
+    UnitCreate,
+    UnitPublic,
+    UserCreate,
+    UserPublic,
 )
 from server.auth.tokens import TokenError
 from server.common.text import has_control_characters

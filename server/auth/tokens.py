@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 

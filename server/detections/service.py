@@ -14,7 +14,12 @@ from server.auth.principals import CameraPrincipal
 from server.common.text import readable
 from server.db import utcnow
 from server.detections.schemas import (
-    BatchIngestResult, DetectionCreate, IngestResult, batch_decoder, body_decoder, single_decoder,
+    BatchIngestResult,
+    DetectionCreate,
+    IngestResult,
+    batch_decoder,
+    body_decoder,
+    single_decoder,
 )
 from server.detections.validation import CleanDetection, DetectionInvalid, clean_detection
 from server.errors import ApiError, bad_request

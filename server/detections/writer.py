@@ -13,28 +13,37 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from server.auth.principals import CameraPrincipal
-from server.db import utcnow
+from server.db import create_sqlite_writer_engine, utcnow
 from server.detections.models import Detection, DetectionImage
 from server.detections.schemas import IngestResult
 from server.detections.validation import CleanDetection
+from server.errors import ApiError
+from server.hits.raising import Raised, announce, raise_hits
 from server.hits.service import HitService
 
 if TYPE_CHECKING:
     from server.resources import Resources
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_GROUP_ITEMS = 2000
 DETECTION_INSERT = Detection.__table__.insert()
 IMAGE_INSERT = DetectionImage.__table__.insert()
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(503, "shutting_down", "the server is shutting down; resend this read to it or another server")
 
 
 @dataclass
@@ -57,6 +66,15 @@ def _row(c: CleanDetection, camera: CameraPrincipal, received: datetime) -> dict
     }
 
 
+def _write_group(conn: Connection, rows: list[dict[str, Any]], images: list[dict[str, Any]],
+                 matched: list, fold_window: timedelta) -> tuple[list[Raised], dict[str, dict[str, Any]]]:  # noqa: ANN001
+    """The group's whole transaction: its reads, their images, and the hits they raise or fold into."""
+    conn.execute(DETECTION_INSERT, rows)
+    if images:
+        conn.execute(IMAGE_INSERT, images)
+    return raise_hits(conn, matched, fold_window) if matched else ([], {})
+
+
 class IngestWriter:
     """This process's single writer of detections, hits and their alerts."""
 
@@ -65,22 +83,38 @@ class IngestWriter:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.groups = 0
+        self._busy = False
+        self._closing = False
+        self._sqlite: Engine | None = None
+        if res.settings.is_sqlite:
+            self._sqlite = create_sqlite_writer_engine(res.settings.effective_database_url)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Finish what was accepted (within drain_seconds), then stop; later submissions get 503."""
+        self._closing = True
+        deadline = time.monotonic() + drain_seconds
+        while (self._busy or not self._queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sqlite is not None:
+            self._thread.shutdown(wait=True)
+            self._sqlite.dispose()
         while not self._queue.empty():  # nobody is left waiting forever
             job = self._queue.get_nowait()
             if not job.done.done():
-                job.done.set_exception(RuntimeError("the server is shutting down; resend"))
+                job.done.set_exception(_shutting_down())
 
     async def submit(self, camera: CameraPrincipal, items: list[CleanDetection]) -> tuple[list[IngestResult], int]:
         """Store the reads (or recognise resends); the answer per read, in order, and how many were new."""
+        if self._closing:
+            raise _shutting_down()
         job = _Job(camera, items)
         await self._queue.put(job)
         return await job.done
@@ -88,22 +122,37 @@ class IngestWriter:
     async def _run(self) -> None:
         while True:
             jobs = [await self._queue.get()]
+            self._busy = True
             count = len(jobs[0].items)
             while count < MAX_GROUP_ITEMS and not self._queue.empty():
                 job = self._queue.get_nowait()
                 jobs.append(job)
                 count += len(job.items)
             try:
-                outcomes = await self._process(jobs)
-            except Exception as exc:  # noqa: BLE001 - each waiting request gets the failure, the writer lives on
-                log.exception("storing a group of %d detections failed", count)
-                for job in jobs:
-                    if not job.done.done():
-                        job.done.set_exception(exc)
-                continue
-            for job, outcome in zip(jobs, outcomes, strict=True):
+                await self._settle(jobs)
+            finally:
+                self._busy = False
+
+    async def _settle(self, jobs: list[_Job]) -> None:
+        """Answer every job of the group; if the group fails, try its jobs one by one so one bad job fails alone."""
+        try:
+            outcomes = await self._process(jobs)
+        except asyncio.CancelledError:
+            for job in jobs:
                 if not job.done.done():
-                    job.done.set_result(outcome)
+                    job.done.set_exception(_shutting_down())
+            raise
+        except Exception as exc:  # noqa: BLE001 - each waiting request gets the failure, the writer lives on
+            if len(jobs) > 1:
+                for job in jobs:
+                    await self._settle([job])
+                return
+            log.exception("storing %d detections failed", len(jobs[0].items))
+            jobs[0].done.set_exception(exc)
+            return
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if not job.done.done():
+                job.done.set_result(outcome)
 
     async def _process(self, jobs: list[_Job]) -> list[tuple[list[IngestResult], int]]:
         for attempt in (1, 2):
@@ -116,11 +165,22 @@ class IngestWriter:
                     raise
         raise AssertionError("unreachable")
 
+    async def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(connection, *args) in one transaction: one thread hand-off on SQLite, run_sync elsewhere."""
+        if self._sqlite is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_transaction, fn, args)
+        async with self.res.engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    def _sqlite_transaction(self, fn: Callable[..., T], args: tuple) -> T:
+        with self._sqlite.begin() as conn:
+            return fn(conn, *args)
+
     async def _store(self, jobs: list[_Job], assume_new: bool) -> list[tuple[list[IngestResult], int]]:
         res = self.res
         pairs = [(job.camera, c) for job in jobs for c in job.items]
+        known: set[str] = set()
         async with res.sessions() as session:
-            known: set[str] = set()
             if not assume_new:
                 known = set(await session.scalars(select(Detection.id).where(
                     Detection.id.in_({c.id for _, c in pairs}))))
@@ -129,30 +189,22 @@ class IngestWriter:
                 if c.id not in known and c.id not in fresh:
                     fresh[c.id] = (camera, c)
             new_hits: dict[str, list] = {}
-            events = []
             if fresh:
                 received = utcnow()
                 rows = [_row(c, camera, received) for camera, c in fresh.values()]
+                images = [{"detection_id": c.id, "kind": k, "content_type": ct, "data": data}
+                          for _, c in fresh.values() for k, (ct, data) in c.images.items()]
                 t0 = time.perf_counter()
                 matches = await res.index.match_many([(r["plate"], r["state"]) for r in rows], session)
                 res.metrics.match_latency.observe(time.perf_counter() - t0)
-                # Core, not the ORM's bulk path: half the per-row cost, and no objects are needed.
-                conn = await session.connection()
-                await conn.execute(DETECTION_INSERT, rows)
-                images = [{"detection_id": c.id, "kind": k, "content_type": ct, "data": data}
-                          for _, c in fresh.values() for k, (ct, data) in c.images.items()]
-                if images:
-                    await conn.execute(IMAGE_INSERT, images)
                 matched = [(row, cands) for row, cands in zip(rows, matches, strict=True) if cands]
-                hits = HitService(session, timedelta(seconds=res.settings.fold_window_seconds))
-                if matched:
-                    events, new_hits = await hits.raise_hits(matched)
-                await session.commit()
+                raised, first_rows = await self._in_transaction(
+                    _write_group, rows, images, matched, timedelta(seconds=res.settings.fold_window_seconds))
+                events, new_hits = announce(raised, first_rows)
                 res.metrics.detections.inc(len(fresh))
-                for hit_list in new_hits.values():
-                    for hit in hit_list:
-                        if hit.read_count == 1:  # raised now, not a read folded into an open hit
-                            res.metrics.hits.labels(hit.match_kind).inc()
+                for r in raised:
+                    if r.is_new:
+                        res.metrics.hits.labels(r.hit.match_kind).inc()
                 # Stored first, then alerted: no one is sent after a car the database does not know about.
                 await res.publisher.publish(events)
             old_hits = await HitService(session).hits_for_detections(sorted(known)) if known else {}

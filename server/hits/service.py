@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, AlertEvent, unit_key
-from server.db import as_utc, utcnow
+from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, unit_key
+from server.db import as_utc
 from server.detections.models import Detection
 from server.errors import not_found
 from server.hits.descriptors import descriptor_mismatches
 from server.hits.models import Hit, HitEvent, HitRead
 from server.hits.schemas import (
-    DescriptorMismatch, DetectionSummary, EntrySummary, HitDetail, HitEventPublic, HitList, HitPublic, LocationOut,
-    VehicleDescription, encode,
+    DescriptorMismatch,
+    DetectionSummary,
+    EntrySummary,
+    HitDetail,
+    HitEventPublic,
+    HitList,
+    HitPublic,
+    LocationOut,
+    VehicleDescription,
 )
-from server.hotlist.index import Candidate, IndexedEntry
+from server.hotlist.index import IndexedEntry
 from server.hotlist.models import PERSON_LINKED, HotlistEntry
 
 
@@ -69,52 +76,8 @@ def recipients(unit_id: int) -> tuple[str, ...]:
 
 
 class HitService:
-    def __init__(self, session: AsyncSession, fold_window: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.fold_window = fold_window
-
-    async def raise_hits(self, matched: Sequence[tuple[Mapping[str, Any], list[Candidate]]],
-                         ) -> tuple[list[AlertEvent], dict[str, list[HitPublic]]]:
-        """New hits, or reads folded into an open hit of the same unit, entry and plate; not committed."""
-        events: list[AlertEvent] = []
-        by_detection: dict[str, list[HitPublic]] = {}
-        for row, candidates in matched:
-            det = detection_summary(row)
-            for cand in candidates:
-                hit, is_new = await self._fold_or_create(row, cand)
-                first = det if is_new else await self._first_detection(hit)
-                public = hit_public(hit, first, entry_summary(cand.entry))
-                by_detection.setdefault(row["id"], []).append(public)
-                events.append(AlertEvent("hit" if is_new else "hit_update", recipients(hit.unit_id), encode(public)))
-        return events, by_detection
-
-    async def _fold_or_create(self, row: Mapping[str, Any], cand: Candidate) -> tuple[Hit, bool]:
-        captured = utc(row["captured_at"])  # a camera may report local time (-09:00 in Alaska): compare in UTC
-        open_hit = (await self.session.scalars(
-            select(Hit).where(Hit.unit_id == row["unit_id"], Hit.entry_id == cand.entry.id,
-                              Hit.plate == row["plate"], Hit.status != "closed",
-                              Hit.last_read_at >= captured - self.fold_window)
-            .order_by(Hit.id.desc()).limit(1))).first()
-        if open_hit is not None:
-            open_hit.read_count += 1
-            open_hit.last_read_at = max(as_utc(open_hit.last_read_at), captured)
-            self.session.add(HitRead(hit_id=open_hit.id, detection_id=row["id"]))
-            self.session.add(HitEvent(hit_id=open_hit.id, kind="read_folded", data={"detection_id": row["id"]}))
-            await self.session.flush()
-            return open_hit, False
-        hit = Hit(detection_id=row["id"], entry_id=cand.entry.id, unit_id=row["unit_id"], plate=row["plate"],
-                  match_kind=cand.kind, state_mismatch=cand.state_mismatch, category=cand.entry.category,
-                  priority=cand.entry.priority, last_read_at=captured, created_at=utcnow())
-        self.session.add(hit)
-        await self.session.flush()
-        self.session.add(HitRead(hit_id=hit.id, detection_id=row["id"]))
-        self.session.add(HitEvent(hit_id=hit.id, kind="created",
-                                  data={"detection_id": row["id"], "match_kind": cand.kind}))
-        return hit, True
-
-    async def _first_detection(self, hit: Hit) -> DetectionSummary:
-        det = await self.session.get(Detection, hit.detection_id)
-        return detection_summary(det.model_dump())
 
     async def _publics(self, hits: Sequence[Hit]) -> list[HitPublic]:
         if not hits:

@@ -33,7 +33,11 @@ _MATCH_LUA = """
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 local out = {}
-for i, k in ipairs(ARGV) do out[i] = redis.call('HGETALL', KEYS[2] .. v .. ':' .. k) end
+for i, k in ipairs(ARGV) do
+  local h = redis.call('HGETALL', KEYS[2] .. v .. ':' .. k)
+  -- Most reads match nothing: send back only the keys that have candidates, with their position.
+  if #h > 0 then out[#out + 1] = i; out[#out + 1] = h end
+end
 return out
 """
 # Apply a write to the live version and to a version being built. ARGV: op, key, field[, value].
@@ -172,12 +176,14 @@ class HotlistIndex:
         async for keys in _batched(self._redis.scan_iter(match=f"{PREFIX}{version}:*", count=1000), 1000):
             await self._redis.unlink(*keys)
 
-    async def lookup(self, keys: Sequence[str]) -> list[dict[bytes, bytes]] | None:
-        """The candidate hashes of each OCR key, or None when the index is missing (Redis came back empty)."""
+    async def lookup(self, keys: Sequence[str]) -> dict[str, dict[bytes, bytes]] | None:
+        """The candidate hash of each OCR key that has one, or None when the index is missing (Redis came back
+        empty)."""
         raw = await self._match(keys=[CURRENT, PREFIX], args=list(keys))
         if raw is None:
             return None
-        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in raw]
+        return {keys[pos - 1]: dict(zip(flat[::2], flat[1::2], strict=True)) for pos, flat in zip(raw[::2], raw[1::2],
+                                                                                                  strict=True)}
 
     async def match_many(self, reads: Sequence[tuple[str, str | None]], session: AsyncSession,
                          ) -> list[list[Candidate]]:
@@ -190,9 +196,9 @@ class HotlistIndex:
             hashes = await self.lookup(keys)
             if hashes is None:  # lost again meanwhile: fail the request (the camera resends) rather than miss a hit
                 raise RuntimeError("the hot-list index vanished from Redis while it was being rebuilt")
-        by_key = dict(zip(keys, hashes, strict=True))
         now = time.time()
-        return [self._classify(plate, state, by_key[ocr_key(plate)], now) for plate, state in reads]
+        return [self._classify(plate, state, hashes[key], now) if (key := ocr_key(plate)) in hashes else []
+                for plate, state in reads]
 
     @staticmethod
     def _classify(plate: str, state: str | None, candidates: dict[bytes, bytes], now: float) -> list[Candidate]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.exceptions import ConnectionClosed
-
 from support import AlertSocket, now_iso, read
-
+from websockets.exceptions import ConnectionClosed
 
 
 @pytest.mark.parametrize("who", ["rtcc", "officer"])

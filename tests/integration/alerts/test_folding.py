@@ -5,35 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-import httpx
-from support import SSL_CONTEXT, Account, AlertSocket, World, make_user, read, running_server
-
-
-def _client(world: World, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    c = httpx.AsyncClient(base_url=world.server.base_url, headers=headers, timeout=30, verify=SSL_CONTEXT)
-    world.clients.append(c)
-    return c
-
-
-async def other_unit(world: World) -> tuple[int, httpx.AsyncClient, Account]:
-    """A second patrol unit with its own dash camera and officer."""
-    unit = (await world.admin.client.post("/api/v1/units", json={"call_sign": "2B07"})).json()
-    cam = (await world.admin.client.post("/api/v1/cameras", json={"unit_id": unit["id"], "label": "dash"})).json()
-    anon = _client(world)
-    tok = (await anon.post("/api/v1/auth/device-token",
-                           json={"camera_id": cam["camera_id"], "secret": cam["secret"]})).json()
-    acct = await make_user(world.admin, anon, lambda t=None: _client(world, t), "officer2", ["officer"],
-                           unit_id=unit["id"])
-    return unit["id"], _client(world, tok["access_token"]), acct
-
-
-async def post_read(camera: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await camera.post("/api/v1/detections", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+from support import AlertSocket, World, post_read, read, running_server
 
 
 async def test_second_read_by_same_unit_folds_into_first_hit(world) -> None:
@@ -97,7 +70,7 @@ async def test_reads_in_local_time_and_utc_fold_together(world) -> None:
 async def test_another_unit_reading_the_plate_gets_its_own_hit(world) -> None:
     """Two units passing the same listed car each get their own hit and alert."""
     await world.add_entry("ABC1234")
-    _, camera2, officer2 = await other_unit(world)
+    _, camera2, officer2 = await world.add_unit()
     async with AlertSocket.connect(world.server, world.officer.token) as officer1, \
             AlertSocket.connect(world.server, officer2.token) as other, \
             AlertSocket.connect(world.server, world.rtcc.token) as rtcc:

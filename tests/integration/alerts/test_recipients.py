@@ -8,38 +8,16 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
 import pytest
-from support import SSL_CONTEXT, Account, AlertSocket, World, make_user, read
+from support import AlertSocket, post_read, read
 
 EVENT_ID = re.compile(r"^\d+-\d+$")
 
 
-def _client(world: World, token: str | None = None) -> httpx.AsyncClient:
-    """A client on the test server, closed with the world's clients."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    c = httpx.AsyncClient(base_url=world.server.base_url, headers=headers, timeout=30, verify=SSL_CONTEXT)
-    world.clients.append(c)
-    return c
 
 
-async def other_unit(world: World, call_sign: str = "2B07", officer: str = "officer2",
-                     ) -> tuple[int, httpx.AsyncClient, Account]:
-    """A second patrol unit with its own dash camera and officer."""
-    unit = (await world.admin.client.post("/api/v1/units", json={"call_sign": call_sign})).json()
-    cam = (await world.admin.client.post("/api/v1/cameras", json={"unit_id": unit["id"], "label": "dash"})).json()
-    anon = _client(world)
-    tok = (await anon.post("/api/v1/auth/device-token",
-                           json={"camera_id": cam["camera_id"], "secret": cam["secret"]})).json()
-    acct = await make_user(world.admin, anon, lambda t=None: _client(world, t), officer, ["officer"],
-                           unit_id=unit["id"])
-    return unit["id"], _client(world, tok["access_token"]), acct
 
 
-async def post_read(camera: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await camera.post("/api/v1/detections", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
 
 
 async def all_silent(sockets: list[AlertSocket], seconds: float) -> None:
@@ -78,7 +56,7 @@ async def test_hit_reaches_unit_officer_rtcc_and_dispatch_once_each(world) -> No
 async def test_officer_of_another_unit_receives_nothing(world) -> None:
     """An officer of another unit is not alerted to a hit raised by someone else's camera."""
     await world.add_entry("ABC1234")
-    _, _, officer2 = await other_unit(world)
+    _, _, officer2 = await world.add_unit()
     async with AlertSocket.connect(world.server, officer2.token) as other, \
             AlertSocket.connect(world.server, world.officer.token) as own:
         await post_read(world.camera, read("ABC1234"))

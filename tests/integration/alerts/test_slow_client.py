@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import socket
 import string
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 import websockets
-from support import ADMIN, ADMIN_PASSWORD, AlertSocket, RunningServer, World, read
+from support import AlertSocket, World, read, running_server
 from websockets.exceptions import ConnectionClosed
-
-from server.app import create_app
-from server.settings import load_settings
 
 HITS = 200
 QUEUE = 4
@@ -27,33 +21,6 @@ QUEUE = 4
 # thousand alerts before the server's own queue sees any back-pressure. A real MDT link (1,500-byte MTU) starts
 # near 90 KiB; the test pins the server's send buffer there so "stalled" means the same as in the field.
 SERVER_SNDBUF = 64 * 1024
-
-
-@contextlib.asynccontextmanager
-async def server_with_field_buffers(data_dir: Path, database_url: str, redis_url: str, **settings: Any,
-                                    ) -> AsyncIterator[RunningServer]:
-    """support.running_server, but accepted connections inherit a fixed send buffer from the listening socket."""
-    cfg = load_settings({}, data_dir=data_dir, database_url=database_url, redis_url=redis_url,
-                        bootstrap_admin=f"{ADMIN}:{ADMIN_PASSWORD}", log_level="WARNING",
-                        password_hash_profile="fast-tests-only", **settings)
-    app = create_app(cfg)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SNDBUF)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/alerts", app)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def _long_subject() -> str:
@@ -83,8 +50,8 @@ async def _stalled_socket(ws_url: str, token: str) -> websockets.ClientConnectio
 async def test_stalled_client_is_dropped_and_reading_client_gets_every_hit(database_url: str, redis_url: str,
                                                                           tmp_path: Path) -> None:
     """A hung screen is cut off with 4408 while a working one receives all 200 alerts, in order."""
-    async with server_with_field_buffers(tmp_path, database_url, redis_url, socket_queue_size=QUEUE,
-                                         fold_window_seconds=0) as srv, World.create(srv) as world:
+    async with running_server(tmp_path, database_url, redis_url, send_buffer=SERVER_SNDBUF, socket_queue_size=QUEUE,
+                              fold_window_seconds=0) as srv, World.create(srv) as world:
         await world.add_entry("ABC1234", category="wanted_person", subject=_long_subject())
         metrics = srv.resources.metrics
         stalled = await _stalled_socket(srv.ws_url, world.dispatcher.token)

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-
 from support import ADMIN, ADMIN_PASSWORD, PASSWORD, SSL_CONTEXT, make_user, now_iso
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import func, select
+from support import SSL_CONTEXT, read
 
 from server.auth.models import Camera
 from server.detections.models import Detection
-from support import SSL_CONTEXT, read
 
 
 def anon_client(world) -> httpx.AsyncClient:  # noqa: ANN001

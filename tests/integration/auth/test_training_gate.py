@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
-
 from support import SSL_CONTEXT, AlertSocket, make_user, running_server
+from websockets.exceptions import ConnectionClosed
 
 GATED_ROUTES = ["/api/v1/hits", "/api/v1/hotlist/entries", "/api/v1/users/me", "/api/v1/units"]
 REFUSALS = {"untrained": "training_required", "ungranted": "access_not_granted"}

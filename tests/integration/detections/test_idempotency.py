@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import func, select
+from support import AlertSocket, read
 
 from server.detections.models import Detection
 from server.hits.models import Hit
-from support import AlertSocket, read
 
 
 async def count(world, model, *ids: str) -> int:  # noqa: ANN001

@@ -7,15 +7,15 @@ import base64
 import json
 import struct
 import zlib
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from support import now_iso, read
 
 from server.detections.models import Detection, DetectionImage
-from support import now_iso, read
 
 
 def tiny_png() -> bytes:

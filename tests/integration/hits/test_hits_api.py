@@ -6,28 +6,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-from support import SSL_CONTEXT, Account, World, make_user, read
-
-
-def _client(world: World, token: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    c = httpx.AsyncClient(base_url=world.server.base_url, headers=headers, timeout=30, verify=SSL_CONTEXT)
-    world.clients.append(c)
-    return c
+from support import Account, World, make_user, read
 
 
 async def _user(world: World, username: str, roles: list[str], unit_id: int | None = None) -> Account:
-    return await make_user(world.admin, _client(world), lambda t=None: _client(world, t), username, roles,
+    return await make_user(world.admin, world.client(), world.client, username, roles,
                            unit_id=unit_id)
 
 
-async def other_unit(world: World) -> tuple[int, httpx.AsyncClient, Account]:
-    """A second patrol unit with its own dash camera and officer."""
-    unit = (await world.admin.client.post("/api/v1/units", json={"call_sign": "2B07"})).json()
-    cam = (await world.admin.client.post("/api/v1/cameras", json={"unit_id": unit["id"], "label": "dash"})).json()
-    tok = (await _client(world).post("/api/v1/auth/device-token",
-                                     json={"camera_id": cam["camera_id"], "secret": cam["secret"]})).json()
-    return unit["id"], _client(world, tok["access_token"]), await _user(world, "officer2", ["officer"], unit["id"])
 
 
 async def raise_hit(camera: httpx.AsyncClient, plate: str) -> dict[str, Any]:
@@ -57,7 +43,7 @@ async def seeded(world: World) -> tuple[dict[str, dict[str, Any]], int, Account]
     await world.add_entry("AMB1111", category="amber_alert", source="AMBER")    # priority 1
     await world.add_entry("VEH4445", category="stolen_vehicle")
     await world.add_entry("OTH4446", category="stolen_vehicle")
-    unit2, camera2, officer2 = await other_unit(world)
+    unit2, camera2, officer2 = await world.add_unit()
     hits = {}
     for camera, plate in ((world.camera, "PLT5555"), (world.camera, "VEH4444"), (camera2, "OTH4446"),
                           (world.camera, "AMB1111"), (world.camera, "VEH4445")):
@@ -166,7 +152,7 @@ async def test_hits_are_for_alpr_users_only(world) -> None:
         resp = await client.get("/api/v1/hits")
         assert resp.status_code == 403, resp.text
         assert resp.json()["error"] == "forbidden"
-    resp = await _client(world).get("/api/v1/hits")
+    resp = await world.client().get("/api/v1/hits")
     assert resp.status_code == 401
 
 

@@ -226,3 +226,31 @@ def test_server_dying_during_start_reports_log_tail(tmp_path: Path) -> None:
         instance.start()
     assert instance.pid is None
     instance.stop()
+
+
+def test_redis_dies_with_a_killed_server(tmp_path: Path) -> None:
+    """A server killed with SIGKILL takes its embedded Redis with it (Linux): no orphan keeps the data dir."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signals are Linux-only")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from server.embedded_redis import "
+         "EmbeddedRedis; r = EmbeddedRedis(Path(sys.argv[1])); r.start(); print(r.pid, flush=True); time.sleep(60)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        redis_pid = int(owner.stdout.readline())
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(redis_pid):
+            time.sleep(0.05)
+        assert not _alive(redis_pid), "redis-server outlived the process that started it"
+    finally:
+        owner.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

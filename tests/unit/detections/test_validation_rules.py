@@ -12,7 +12,13 @@ import pytest
 
 from server.detections.schemas import DetectionCreate
 from server.detections.validation import (
-    JPEG_MAGIC, PNG_MAGIC, CleanDetection, DetectionInvalid, clean_detection, decode_image, image_type,
+    JPEG_MAGIC,
+    PNG_MAGIC,
+    CleanDetection,
+    DetectionInvalid,
+    clean_detection,
+    decode_image,
+    image_type,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

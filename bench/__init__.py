@@ -1,0 +1,1 @@
+"""Load generators for the ALPR server; see bench/README.md."""

@@ -1,0 +1,105 @@
+"""Raising a group's hits inside its transaction: synchronous Core, so it runs where the database is cheapest.
+
+On SQLite the whole group transaction runs in one call on the writer thread; on PostgreSQL through
+`AsyncConnection.run_sync`. Per hit, the ORM's query and flush would cost more than the rest of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from server.alerts.service import AlertEvent
+from server.db import as_utc, utcnow
+from server.detections.models import Detection
+from server.hits.models import Hit, HitEvent, HitRead
+from server.hits.schemas import HitPublic, encode
+from server.hits.service import detection_summary, entry_summary, hit_public, recipients, utc
+from server.hotlist.index import Candidate
+
+HIT, HIT_READ, HIT_EVENT, DETECTION = Hit.__table__, HitRead.__table__, HitEvent.__table__, Detection.__table__
+
+
+@dataclass(slots=True)
+class Raised:
+    """One read's effect on one hit: a new hit, or a read folded into an open one."""
+
+    row: Mapping[str, Any]
+    candidate: Candidate
+    hit: Hit
+    is_new: bool
+
+
+def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list[Candidate]]],
+               fold_window: timedelta) -> tuple[list[Raised], dict[str, dict[str, Any]]]:
+    """New hits, or reads folded into an open hit of the same unit, entry and read plate; not committed.
+
+    Returns what happened per read, and the first read of each hit that was folded into (for its alert).
+    """
+    reads = [(row, utc(row["captured_at"]), cand) for row, cands in matched for cand in cands]
+    open_hits = _open_hits(conn, reads, fold_window)
+    raised: list[Raised] = []
+    for row, captured, cand in reads:
+        key = (row["unit_id"], cand.entry.id, row["plate"])
+        hit = open_hits.get(key)
+        if hit is not None and as_utc(hit.last_read_at) >= captured - fold_window:
+            hit.read_count += 1
+            hit.last_read_at = max(as_utc(hit.last_read_at), captured)
+            raised.append(Raised(row, cand, hit, False))
+            continue
+        hit = Hit(detection_id=row["id"], entry_id=cand.entry.id, unit_id=row["unit_id"], plate=row["plate"],
+                  match_kind=cand.kind, state_mismatch=cand.state_mismatch, category=cand.entry.category,
+                  priority=cand.entry.priority, last_read_at=captured, created_at=utcnow(), status="pending",
+                  read_count=1)
+        open_hits[key] = hit  # a later read of the same car in this group folds into it
+        raised.append(Raised(row, cand, hit, True))
+    _store(conn, raised)
+    firsts = {r.hit.detection_id for r in raised if not r.is_new}
+    first_rows = {d.id: dict(d._mapping) for d in conn.execute(select(DETECTION).where(DETECTION.c.id.in_(firsts)))
+                  } if firsts else {}
+    return raised, first_rows
+
+
+def _open_hits(conn: Connection, reads: list, fold_window: timedelta) -> dict[tuple[int, int, str], Hit]:  # noqa: ANN001
+    """The newest open hit per (unit, entry, read plate) that a read of this group may fold into."""
+    earliest = min(captured for _, captured, _ in reads) - fold_window
+    rows = conn.execute(select(HIT).where(HIT.c.entry_id.in_({c.entry.id for _, _, c in reads}),
+                                          HIT.c.status != "closed", HIT.c.last_read_at >= earliest).order_by(HIT.c.id))
+    return {(r.unit_id, r.entry_id, r.plate): Hit(**r._mapping) for r in rows}
+
+
+def _store(conn: Connection, raised: list[Raised]) -> None:
+    new = [r.hit for r in raised if r.is_new]
+    if new:
+        ids = conn.execute(insert(HIT).returning(HIT.c.id, sort_by_parameter_order=True),
+                           [h.model_dump(exclude={"id"}) for h in new])
+        for hit, (hit_id,) in zip(new, ids, strict=True):
+            hit.id = hit_id
+    folded = {id(r.hit): r.hit for r in raised if not r.is_new}.values()  # one update per hit, final count
+    if folded:
+        conn.execute(update(HIT).where(HIT.c.id == bindparam("hid")).values(
+            read_count=bindparam("n"), last_read_at=bindparam("at")),
+            [{"hid": h.id, "n": h.read_count, "at": h.last_read_at} for h in folded])
+    now = utcnow()
+    conn.execute(insert(HIT_READ), [{"hit_id": r.hit.id, "detection_id": r.row["id"]} for r in raised])
+    conn.execute(insert(HIT_EVENT), [
+        {"hit_id": r.hit.id, "kind": "created" if r.is_new else "read_folded", "at": now, "actor_id": None,
+         "actor_role": None, "data": {"detection_id": r.row["id"], "match_kind": r.candidate.kind} if r.is_new
+         else {"detection_id": r.row["id"]}} for r in raised])
+
+
+def announce(raised: list[Raised], first_rows: dict[str, dict[str, Any]],
+             ) -> tuple[list[AlertEvent], dict[str, list[HitPublic]]]:
+    """The alert for each new hit and the update for each folded read, and each read's hits for its answer."""
+    events: list[AlertEvent] = []
+    by_detection: dict[str, list[HitPublic]] = {}
+    for r in raised:
+        first = r.row if r.is_new else first_rows.get(r.hit.detection_id, r.row)
+        public = hit_public(r.hit, detection_summary(first), entry_summary(r.candidate.entry))
+        by_detection.setdefault(r.row["id"], []).append(public)
+        events.append(AlertEvent("hit" if r.is_new else "hit_update", recipients(r.hit.unit_id), encode(public)))
+    return events, by_detection
