@@ -34,6 +34,7 @@ import aiohttp
 from bench.common import (
     CpuMeter,
     Server,
+    add_common_arguments,
     backend,
     backing_service_pids,
     detection,
@@ -358,9 +359,7 @@ def report(r: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=("embedded", "postgres"), default="embedded",
-                    help="embedded: SQLite + embedded Redis in a temp ALPR_DATA_DIR; postgres: a fresh PostgreSQL "
-                         "database on 127.0.0.1 + Redis db 13 (default: %(default)s)")
+    add_common_arguments(ap)
     ap.add_argument("--rate", type=float, default=500, help="single detections per second, open loop (%(default)s)")
     ap.add_argument("--duration", type=float, default=20, help="measured seconds (%(default)s)")
     ap.add_argument("--warmup", type=float, default=3, help="seconds at full rate before measuring (%(default)s)")
@@ -374,18 +373,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--image-bytes", type=int, default=0,
                     help="attach a plate image of this many bytes to every read (%(default)s: none)")
     ap.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late alerts (%(default)s)")
-    ap.add_argument("--quiet-wait", type=float, default=120, help="wait up to this many seconds for the machine to "
-                    "be quiet before starting (shared machines; 0: don't) (%(default)s)")
-    ap.add_argument("--quiet-max-busy", type=float, default=30, help="'quiet' means the machine's CPU is below this "
-                    "%% of all cores (%(default)s)")
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--workers", type=int, default=1, help="alpr serve --workers (%(default)s)")
-    ap.add_argument("--py-spy", metavar="FILE", help="record a py-spy profile of the server during the window")
-    ap.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"),
-                    help="raw = collapsed stacks, which bench/pyspy_summary.py summarises (%(default)s)")
-    ap.add_argument("--py-spy-extra", default="", help="more py-spy record options, e.g. '--gil' or '--idle'")
-    ap.add_argument("--keep", action="store_true", help="keep the data dir / database afterwards")
-    ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     return ap.parse_args(argv)
 
 

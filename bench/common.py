@@ -7,6 +7,7 @@ function are borrowed from `server`, so the seeded data is exactly what the serv
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -542,3 +543,22 @@ def fmt_ms(d: dict[str, float], keys: Sequence[str] = ("p50", "p90", "p99", "max
     if not d.get("count"):
         return "n/a (no samples)"
     return "  ".join(f"{k} {d[f'{k}_ms']:.2f}" for k in keys if f"{k}_ms" in d) + f"  ms  (n={d['count']})"
+
+
+def add_common_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options every benchmark shares: the backend, the machine-quiet wait, workers, profiling, results."""
+    ap.add_argument("--backend", choices=("embedded", "postgres"), default="embedded",
+                    help="embedded: SQLite + embedded Redis in a temp ALPR_DATA_DIR; postgres: a fresh PostgreSQL "
+                         "database on 127.0.0.1 + Redis db 13 (default: %(default)s)")
+    ap.add_argument("--quiet-wait", type=float, default=120, help="wait up to this many seconds for the machine to "
+                    "be quiet before starting (shared machines; 0: don't) (%(default)s)")
+    ap.add_argument("--quiet-max-busy", type=float, default=30, help="'quiet' means the machine's CPU is below this "
+                    "%% of all cores (%(default)s)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workers", type=int, default=1, help="alpr serve --workers (%(default)s)")
+    ap.add_argument("--py-spy", metavar="FILE", help="record a py-spy profile of the server during the window")
+    ap.add_argument("--py-spy-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"),
+                    help="raw = collapsed stacks, which bench/pyspy_summary.py summarises (%(default)s)")
+    ap.add_argument("--py-spy-extra", default="", help="more py-spy record options, e.g. '--gil' or '--idle'")
+    ap.add_argument("--keep", action="store_true", help="keep the data dir / database afterwards")
+    ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
