@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, unit_key
+from server.auth.principals import UserPrincipal
 from server.db import as_utc
 from server.detections.models import Detection
-from server.errors import not_found
+from server.errors import ApiError, not_found
 from server.hits.descriptors import descriptor_mismatches
 from server.hits.models import Hit, HitEvent, HitRead
 from server.hits.schemas import (
@@ -75,6 +76,22 @@ def recipients(unit_id: int) -> tuple[str, ...]:
     return (unit_key(unit_id), ROLE_RTCC, ROLE_DISPATCH)
 
 
+# Who sees every unit's hits; an officer sees their own unit's.
+ALL_UNITS_ROLES = frozenset({"dispatcher", "rtcc", "supervisor", "chief"})
+
+
+def visible_unit(viewer: UserPrincipal, unit_id: int | None) -> int | None:
+    """The unit filter a viewer may use: theirs for an officer, any (or none) for dispatch, RTCC and supervisors."""
+    if viewer.roles & ALL_UNITS_ROLES:
+        return unit_id
+    if viewer.unit_id is None:
+        # Never "no filter": an officer account without a unit would otherwise list every unit's hits.
+        raise ApiError(403, "forbidden", "officers see the hits of their own unit, and this account has no unit")
+    if unit_id is not None and unit_id != viewer.unit_id:
+        raise ApiError(403, "forbidden", "officers see the hits of their own unit only")
+    return viewer.unit_id
+
+
 class HitService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -100,8 +117,10 @@ class HitService:
             out.setdefault(det_id, []).append(publics[hit.id])
         return out
 
-    async def list_hits(self, *, status: str | None, unit_id: int | None, limit: int, offset: int) -> HitList:
+    async def list_hits(self, viewer: UserPrincipal, *, status: str | None, unit_id: int | None, limit: int,
+                        offset: int) -> HitList:
         """Oldest first for a status queue (dispatch works through it in order), newest first otherwise."""
+        unit_id = visible_unit(viewer, unit_id)
         query = select(Hit)
         if status:
             query = query.where(Hit.status == status)
@@ -112,10 +131,11 @@ class HitService:
         hits = list(await self.session.scalars(query.order_by(*order).limit(limit).offset(offset)))
         return HitList(hits=await self._publics(hits), count=total or 0)
 
-    async def get_hit(self, hit_id: int) -> HitDetail:
+    async def get_hit(self, viewer: UserPrincipal, hit_id: int) -> HitDetail:
         hit = await self.session.get(Hit, hit_id)
         if hit is None:
             raise not_found(f"hit {hit_id}")
+        visible_unit(viewer, hit.unit_id)
         (public,) = await self._publics([hit])
         events = await self.session.scalars(select(HitEvent).where(HitEvent.hit_id == hit_id).order_by(HitEvent.id))
         reads = await self.session.scalars(select(HitRead.detection_id).where(HitRead.hit_id == hit_id))
