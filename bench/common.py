@@ -58,6 +58,25 @@ class Backend:
     describe: str = ""
 
 
+async def _pg_admin(sql: str) -> None:
+    """One statement on the admin database (creating or dropping the bench database)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _flush_bench_redis() -> None:
+    import redis.asyncio as aredis
+
+    r = aredis.Redis.from_url(REDIS_BENCH_URL)
+    await r.flushdb()
+    await r.aclose()
+
+
 @contextlib.asynccontextmanager
 async def backend(kind: str, keep: bool = False) -> AsyncIterator[Backend]:
     """A fresh, empty backend, removed afterwards.
@@ -71,18 +90,10 @@ async def backend(kind: str, keep: bool = False) -> AsyncIterator[Backend]:
             url = f"sqlite+aiosqlite:///{(data_dir / 'alpr.db').resolve()}"
             yield Backend(kind, data_dir, url, {}, f"SQLite {data_dir / 'alpr.db'} + embedded Redis")
         elif kind == "postgres":
-            import asyncpg
-            import redis.asyncio as aredis
 
             name = "alpr_bench_" + secrets.token_hex(5)
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
-            r = aredis.Redis.from_url(REDIS_BENCH_URL)
-            await r.flushdb()
-            await r.aclose()
+            await _pg_admin(f'CREATE DATABASE "{name}"')
+            await _flush_bench_redis()
             base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             url = f"{base}/{name}"
             try:
@@ -90,14 +101,8 @@ async def backend(kind: str, keep: bool = False) -> AsyncIterator[Backend]:
                               f"PostgreSQL database {name} + Redis {REDIS_BENCH_URL}")
             finally:
                 if not keep:
-                    conn = await asyncpg.connect(PG_ADMIN_DSN)
-                    try:
-                        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    finally:
-                        await conn.close()
-                    r = aredis.Redis.from_url(REDIS_BENCH_URL)
-                    await r.flushdb()
-                    await r.aclose()
+                    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await _flush_bench_redis()
         else:
             raise ValueError(f"unknown backend {kind!r}")
     finally:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 from msgspec import Struct
 
@@ -54,5 +52,4 @@ class Ping(Struct, tag="ping", tag_field="type"):
 CLOSE_UNAUTHORIZED = 4401  # no, bad or expired token: sign in again
 CLOSE_FORBIDDEN = 4403     # no training or grant, or a camera token: do not retry
 CLOSE_TOO_SLOW = 4408      # the client did not keep up and was dropped: reconnect
-CloseReason = Literal["unauthorized", "forbidden", "too_slow"]
 encode = msgspec.json.Encoder().encode

@@ -120,9 +120,6 @@ class AlertHub:
         if removed:
             self._metrics.sockets.dec()
 
-    @property
-    def socket_count(self) -> int:
-        return len({s for members in self._by_key.values() for s in members})
 
     async def start(self) -> None:
         # Start after the newest existing event: a fresh process delivers live events only.

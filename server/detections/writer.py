@@ -82,7 +82,6 @@ class IngestWriter:
         self.res = res
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task | None = None
-        self.groups = 0
         self._busy = False
         self._closing = False
         self._sqlite: Engine | None = None
@@ -210,7 +209,6 @@ class IngestWriter:
             old_hits = await HitService(session).hits_for_detections(sorted(known)) if known else {}
         if known:
             res.metrics.duplicates.inc(len(known))
-        self.groups += 1
         return [self._answer(job, fresh, new_hits, old_hits) for job in jobs]
 
     @staticmethod
