@@ -14,7 +14,7 @@ from server.auth.routes import AdminController, TokenController
 from server.detections.routes import post_detections
 from server.errors import EXCEPTION_HANDLERS
 from server.health import healthz, metrics, readyz
-from server.hits.routes import HitController
+from server.hits.routes import HitController, SuppressionController
 from server.hotlist.routes import HotlistController
 from server.logs import configure_logging
 from server.resources import lifespan, provide_db_session, provide_resources
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level)
     return Litestar(
         route_handlers=[TokenController, AdminController, post_detections, HotlistController, HitController,
+                        SuppressionController,
                         alerts_socket, healthz, readyz, metrics],
         dependencies={"resources": Provide(provide_resources, sync_to_thread=False),
                       "db": Provide(provide_db_session)},

@@ -26,6 +26,11 @@ class Metrics:
                                         buckets=_FAST, registry=r)
         self.sockets = Gauge("alpr_websockets_connected", "Connected alert websockets", registry=r)
         self.dropped_sockets = Counter("alpr_websockets_dropped", "Slow sockets dropped", registry=r)
+        self.resends = Counter("alpr_alerts_resent", "Alerts re-sent because the unit did not acknowledge them",
+                               registry=r)
+        self.escalations = Counter("alpr_alerts_escalated", "Unacknowledged alerts escalated to the RTCC",
+                                   registry=r)
+        self.replayed = Counter("alpr_alerts_replayed", "Missed alerts replayed after a reconnect", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

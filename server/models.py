@@ -4,10 +4,10 @@ from sqlmodel import SQLModel
 
 from server.auth.models import Camera, RefreshToken, Unit, User
 from server.detections.models import Detection, DetectionImage
-from server.hits.models import Hit, HitEvent, HitRead
+from server.hits.models import Hit, HitEvent, HitRead, Suppression
 from server.hotlist.models import HotlistEntry
 
 metadata = SQLModel.metadata
 
-__all__ = ["Camera", "Detection", "DetectionImage", "Hit", "HitEvent", "HitRead", "HotlistEntry", "RefreshToken", "Unit",
+__all__ = ["Camera", "Detection", "DetectionImage", "Hit", "HitEvent", "HitRead", "HotlistEntry", "RefreshToken", "Suppression", "Unit",
            "User", "metadata"]

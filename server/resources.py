@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -13,7 +14,8 @@ from litestar.di import NamedDependency
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.alerts.service import AlertHub, AlertPublisher
+from server.alerts.delivery import DeliveryLog
+from server.alerts.service import AlertHub
 from server.auth.cameras import CameraRegistry
 from server.auth.passwords import SecretHasher
 from server.auth.tokens import TokenService
@@ -36,7 +38,7 @@ class Resources:
     tokens: TokenService
     hasher: SecretHasher
     index: HotlistIndex
-    publisher: AlertPublisher
+    delivery: DeliveryLog
     hub: AlertHub
     metrics: Metrics
     cameras: CameraRegistry
@@ -79,14 +81,22 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         tokens = TokenService(settings.signing_key(), settings.token_issuer, settings.token_audience)
         res = Resources(settings=settings, engine=engine, sessions=sessions, redis=redis, tokens=tokens,
                         hasher=SecretHasher(settings.password_hash_profile), index=index,
-                        publisher=AlertPublisher(redis), hub=hub, metrics=metrics, cameras=cameras)
+                        delivery=DeliveryLog(redis, settings.delivery_log_length, settings.ack_resend_seconds), hub=hub, metrics=metrics, cameras=cameras)
         from server.auth.service import bootstrap_admin
 
         await bootstrap_admin(res)
         res.ingest_writer.start()
+        from server.alerts.redelivery import resend_due
+        from server.hits.withdrawal import withdraw_expired
+
+        chores = [every(min(1.0, settings.ack_resend_seconds / 4), resend_due, res),
+                  every(settings.expiry_sweep_seconds, withdraw_expired, res)]
         try:
             yield res
         finally:
+            for task in chores:
+                task.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             await res.ingest_writer.stop()
     finally:
         if hub:
@@ -100,6 +110,21 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await engine.dispose()
         if embedded:
             embedded.stop()
+
+
+def every(seconds: float, chore: Callable[[Resources], Awaitable[object]], res: Resources) -> asyncio.Task:
+    """Run a chore every `seconds` until cancelled; a failure is logged and retried next time, never fatal."""
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await chore(res)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; retrying in %.1f s", chore.__name__, seconds)
+
+    return asyncio.create_task(loop(), name=chore.__name__)
 
 
 def lifespan(settings: Settings):  # noqa: ANN201 - Litestar lifespan factory

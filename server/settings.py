@@ -43,6 +43,16 @@ class Settings(BaseModel):
     max_image_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     socket_queue_size: int = Field(default=256, ge=1)
     ws_auth_timeout_seconds: float = Field(default=5.0, gt=0)
+    # An officer's misread suppresses that entry and plate for the unit this long: one shift.
+    suppression_hours: float = Field(default=12, gt=0, le=72)
+    # A hit a unit has not acknowledged is re-sent this often, up to ack_max_resends times; the first
+    # miss also escalates it to the RTCC and supervisors.
+    ack_resend_seconds: float = Field(default=30, gt=0)
+    ack_max_resends: int = Field(default=3, ge=0, le=100)
+    # Each recipient's durable event log keeps about this many events (replayed after a reconnect).
+    delivery_log_length: int = Field(default=10_000, ge=100)
+    # How often expired hot-list entries are looked for, to tell their open hits at once.
+    expiry_sweep_seconds: float = Field(default=15, gt=0)
     log_level: str = "INFO"
     # "fast-tests-only" makes test suites quick; production refuses it.
     password_hash_profile: Literal["strong", "fast-tests-only"] = "strong"

@@ -5,24 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from dataclasses import dataclass, field
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 
+from server.alerts.delivery import valid_event_id
 from server.alerts.schemas import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED,
+    AckMessage,
     AuthMessage,
     ErrorMessage,
     Hello,
     HelloUser,
     Ping,
+    ReplayDone,
+    ResumeMessage,
     client_decoder,
     encode,
 )
-from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, LocalSocket, unit_key
+from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, ROLE_SUPERVISOR, LocalSocket, unit_key
 from server.auth.access import load_user, principal_from_token, require_alpr_access
 from server.auth.principals import UserPrincipal
 from server.errors import ApiError
@@ -31,6 +37,7 @@ from server.resources import Resources, ServerResources
 log = logging.getLogger(__name__)
 PING_SECONDS = 20.0
 CLOSE_TIMEOUT = 10.0  # the close frame queues behind what the client has not read yet
+REPLAY_LIMIT = 2000  # per replay; the client resumes after the newest id it got for more
 
 
 def socket_keys(user: UserPrincipal) -> set[str]:
@@ -42,7 +49,24 @@ def socket_keys(user: UserPrincipal) -> set[str]:
         keys.add(ROLE_RTCC)
     if "dispatcher" in user.roles:
         keys.add(ROLE_DISPATCH)
+    if "supervisor" in user.roles:
+        keys.add(ROLE_SUPERVISOR)  # exigent overrides and unacknowledged hits
     return keys
+
+
+def ack_recipients(user: UserPrincipal) -> list[str]:
+    """Whose awaited acks this person's ack settles: their unit's, when they are its officer."""
+    return [unit_key(user.unit_id)] if "officer" in user.roles and user.unit_id is not None else []
+
+
+@dataclass
+class Connection:
+    """One signed-in socket: who, until when its token is good, and which event ids it was sent."""
+
+    user: UserPrincipal
+    sock: LocalSocket
+    expires_at: float
+    sent: set[str] = field(default_factory=set)
 
 
 async def _token(socket: WebSocket, timeout: float) -> str | None:
@@ -59,33 +83,64 @@ async def _token(socket: WebSocket, timeout: float) -> str | None:
     return msg.token if isinstance(msg, AuthMessage) else None
 
 
-async def _authenticate(socket: WebSocket, res: Resources) -> UserPrincipal | None:
+async def _signed_in(res: Resources, token: str) -> tuple[UserPrincipal, float]:
+    """The person a token belongs to, with access checked, and when the token expires."""
+    user = await principal_from_token(res, token)
+    if not isinstance(user, UserPrincipal):
+        raise ApiError(403, "forbidden", "dash cameras do not receive alerts")
+    require_alpr_access(user)
+    return user, float(res.tokens.verify(token, "access")["exp"])
+
+
+async def _authenticate(socket: WebSocket, res: Resources) -> tuple[UserPrincipal, float] | None:
     token = await _token(socket, res.settings.ws_auth_timeout_seconds)
     if not token:
         await socket.close(CLOSE_UNAUTHORIZED, "send Authorization: Bearer <token> or a first auth message")
         return None
     try:
-        user = await principal_from_token(res, token)
-        if not isinstance(user, UserPrincipal):
-            raise ApiError(403, "forbidden", "dash cameras do not receive alerts")
-        require_alpr_access(user)
+        return await _signed_in(res, token)
     except NotAuthorizedException as exc:
         await socket.close(CLOSE_UNAUTHORIZED, str(exc.detail)[:120])
-        return None
     except ApiError as exc:
         await socket.close(CLOSE_FORBIDDEN, f"{exc.error}: {exc.detail}"[:120])
-        return None
-    return user
+    return None
 
 
-async def _writer(socket: WebSocket, sock: LocalSocket) -> None:
+async def _writer(socket: WebSocket, conn: Connection) -> None:
+    """Most urgent first; an id this socket was sent already is not sent again, except as a re-send."""
+    outbox = conn.sock.outbox
     while True:
-        try:
-            message = await asyncio.wait_for(sock.queue.get(), PING_SECONDS)
-        except TimeoutError:
+        item = await outbox.get(PING_SECONDS)
+        if item is None:
             message = encode(Ping()).decode()
-        await sock.cleared.wait()  # access is being re-checked: hold everything published after the change
+        elif item.event_id and item.event_id in conn.sent and not item.resend:
+            continue  # the live copy of an event a replay already sent, or the other way round
+        else:
+            message = item.message
+            if item.event_id:
+                conn.sent.add(item.event_id)
+        await conn.sock.cleared.wait()  # access is being re-checked: hold everything published after the change
         await socket.send_data(message, mode="text")
+
+
+async def _replay(res: Resources, conn: Connection, after: str) -> None:
+    """Queue what this person missed after `after`, up to what the hub has delivered live, then say so."""
+    events, truncated = await res.delivery.replay(conn.user.id, conn.sock.keys, after, res.hub.last_id,
+                                                  REPLAY_LIMIT)
+    fresh = [e for e in events if e.event_id not in conn.sent]
+    conn.sock.outbox.add_replay((e.priority, e.event_id, e.message(replayed=True)) for e in fresh)
+    res.metrics.replayed.inc(len(fresh))
+    conn.sock.outbox.add_last(encode(ReplayDone(len(fresh), truncated)).decode())
+
+
+class TokenExpired(Exception):
+    """The access token ran out while connected and no fresh one was sent."""
+
+
+async def _expiry(conn: Connection) -> None:
+    while (left := conn.expires_at - time.time()) > 0:
+        await asyncio.sleep(min(left, 60.0))
+    raise TokenExpired("token expired: sign in again, or send a fresh token in an auth message before it runs out")
 
 
 class AccessWithdrawn(Exception):
@@ -108,30 +163,61 @@ async def _rechecker(sock: LocalSocket, res: Resources, user_id: int) -> None:
         sock.cleared.set()
 
 
-async def _reader(socket: WebSocket) -> None:
+async def _reader(socket: WebSocket, res: Resources, conn: Connection) -> None:
+    async def error(code: str, detail: str) -> None:
+        await socket.send_data(encode(ErrorMessage(code, detail)).decode(), mode="text")
+
     while True:
         raw = await socket.receive_data(mode="text")
         try:
-            client_decoder.decode(raw)
+            msg = client_decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await socket.send_data(encode(ErrorMessage("bad_message", str(exc))).decode(), mode="text")
-        # ack and resume are recorded by the durable delivery log (issue #3); pong needs no answer.
+            await error("bad_message", str(exc))
+            continue
+        if isinstance(msg, AckMessage | ResumeMessage):
+            event_id = msg.event_id if isinstance(msg, AckMessage) else msg.after
+            if not valid_event_id(event_id):
+                await error("bad_message", f"{event_id!r} is not an event id (like 1732771200000-0)")
+            elif isinstance(msg, AckMessage):
+                await res.delivery.ack(conn.user.id, event_id, ack_recipients(conn.user))
+            else:
+                await _replay(res, conn, event_id)
+        elif isinstance(msg, AuthMessage):  # a fresh token keeps the socket open past the old one's expiry
+            try:
+                user, expires_at = await _signed_in(res, msg.token)
+            except (NotAuthorizedException, ApiError) as exc:
+                await error("unauthorized", str(getattr(exc, "detail", exc)))
+                continue
+            if user.id != conn.user.id:
+                await error("forbidden", "a socket stays with the person who opened it; reconnect to switch")
+            else:
+                conn.expires_at = max(conn.expires_at, expires_at)
+        # pong needs no answer
 
 
 @websocket("/ws/alerts", opt={"exclude_from_auth": True})
 async def alerts_socket(socket: WebSocket, resources: ServerResources) -> None:
     await socket.accept()
-    user = await _authenticate(socket, resources)
-    if user is None:
+    signed_in = await _authenticate(socket, resources)
+    if signed_in is None:
         return
+    user, expires_at = signed_in
     hub = resources.hub
+    # Open first, then read where live delivery stands: every later event reaches this socket live, every
+    # earlier one through the replay, and an event in both is sent once.
     sock = hub.open_socket(socket_keys(user), label=f"{user.username}@{socket.client.host if socket.client else '?'}")
-    withdrawn: AccessWithdrawn | None = None
+    conn = Connection(user, sock, expires_at)
+    ended: BaseException | None = None
     try:
+        mark = await resources.delivery.ack_mark(user.id)
         await socket.send_data(encode(Hello(HelloUser(user.id, user.username, user.display_name, sorted(user.roles),
-                                                      user.unit_id), resume_from=hub.last_id)).decode(), mode="text")
-        tasks = [asyncio.create_task(_writer(socket, sock)), asyncio.create_task(_reader(socket)),
-                 asyncio.create_task(sock.dropped.wait()), asyncio.create_task(_rechecker(sock, resources, user.id))]
+                                                      user.unit_id), resume_from=mark or hub.last_id)).decode(),
+                               mode="text")
+        if mark:  # the server's own record: everything after this person's last ack
+            await _replay(resources, conn, mark)
+        tasks = [asyncio.create_task(_writer(socket, conn)), asyncio.create_task(_reader(socket, resources, conn)),
+                 asyncio.create_task(sock.dropped.wait()), asyncio.create_task(_rechecker(sock, resources, user.id)),
+                 asyncio.create_task(_expiry(conn))]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
             t.cancel()
@@ -139,18 +225,19 @@ async def alerts_socket(socket: WebSocket, resources: ServerResources) -> None:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
                 await t
         for t in done:
-            if not t.cancelled() and isinstance(t.exception(), AccessWithdrawn):
-                withdrawn = t.exception()
-        if withdrawn is not None:
+            if not t.cancelled() and isinstance(t.exception(), AccessWithdrawn | TokenExpired):
+                ended = t.exception()
+        if ended is not None:
+            code = CLOSE_FORBIDDEN if isinstance(ended, AccessWithdrawn) else CLOSE_UNAUTHORIZED
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(socket.close(CLOSE_FORBIDDEN, str(withdrawn)[:120]), CLOSE_TIMEOUT)
+                await asyncio.wait_for(socket.close(code, str(ended)[:120]), CLOSE_TIMEOUT)
         elif sock.dropped.is_set():
             # A client that stopped reading may never take the close frame either: do not wait on it forever.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(socket.close(CLOSE_TOO_SLOW, "client too slow: reconnect"), CLOSE_TIMEOUT)
         for t in done:
             exc = None if t.cancelled() else t.exception()
-            if exc and not isinstance(exc, WebSocketDisconnect | AccessWithdrawn):
+            if exc and not isinstance(exc, WebSocketDisconnect | AccessWithdrawn | TokenExpired):
                 log.info("alert socket %s ended: %r", sock.label, exc)
     finally:
         hub.close_socket(sock)

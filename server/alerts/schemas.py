@@ -48,8 +48,15 @@ class Ping(Struct, tag="ping", tag_field="type"):
     pass
 
 
+class ReplayDone(Struct, tag="replay_done", tag_field="type"):
+    """After a replay: how many missed events were sent, and whether the log held more than one replay sends."""
+
+    count: int
+    truncated: bool
+
+
 # Close codes a client can act on (4000-4999 are the application's).
-CLOSE_UNAUTHORIZED = 4401  # no, bad or expired token: sign in again
+CLOSE_UNAUTHORIZED = 4401  # no, bad or expired token (also when it expires while connected): sign in again
 CLOSE_FORBIDDEN = 4403     # no training or grant, or a camera token: do not retry
 CLOSE_TOO_SLOW = 4408      # the client did not keep up and was dropped: reconnect
 encode = msgspec.json.Encoder().encode

@@ -1,9 +1,11 @@
-"""Publishing alert events to a Redis stream, and delivering them to this process's sockets."""
+"""Delivering the live alert stream to this process's sockets, each through a bounded, priority-ordered outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -13,17 +15,16 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server.alerts.delivery import STREAM, AlertEvent, id_order
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-STREAM = "alpr:alerts"
-# Control events ride the same stream, so every process sees them in order with the alerts around them:
+# Control events ride the alert stream, so every process sees them in order with the alerts around them:
 # a camera's enabled flag changed (drop cached copies); a person's training or grant changed (re-check
 # their open sockets before sending them anything published after the change).
 CAMERA_CHANGED = "camera_changed"
 USER_CHANGED = "user_changed"
-STREAM_MAXLEN = 200_000  # about a day of hits; the durable per-recipient log is issue #3's
 
 
 def unit_key(unit_id: int) -> str:
@@ -32,34 +33,7 @@ def unit_key(unit_id: int) -> str:
 
 ROLE_RTCC = "role:rtcc"
 ROLE_DISPATCH = "role:dispatcher"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """A message for a set of recipients; the payload is JSON already, encoded once for all sockets."""
-
-    type: str
-    recipients: tuple[str, ...]
-    payload: bytes
-
-
-class AlertPublisher:
-    """Appends events to the shared stream; every server process reads it."""
-
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-
-    async def publish(self, events: Iterable[AlertEvent]) -> list[str]:
-        events = list(events)
-        if not events:
-            return []
-        now = repr(time.time())
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for ev in events:
-                pipe.xadd(STREAM, {"t": ev.type, "to": ",".join(ev.recipients), "p": ev.payload, "ts": now},
-                          maxlen=STREAM_MAXLEN, approximate=True)
-            ids = await pipe.execute()
-        return [i.decode() for i in ids]
+ROLE_SUPERVISOR = "role:supervisor"
 
 
 def control_event(kind: str, subject: str | int) -> AlertEvent:
@@ -73,12 +47,75 @@ def _set_event() -> asyncio.Event:
     return event
 
 
+LAST = 1_000_000  # a priority after every event's
+
+
+@dataclass(order=True, slots=True)
+class Outgoing:
+    """One message waiting for a socket; the most urgent (then the oldest) goes first."""
+
+    priority: int
+    order: tuple[int, int]
+    seq: int
+    event_id: str = field(compare=False)
+    message: str = field(compare=False)
+    resend: bool = field(compare=False, default=False)  # a re-send goes out even though this id went before
+    live: bool = field(compare=False, default=True)  # counts against the bound; a replay does not
+
+
+class Outbox:
+    """A socket's waiting messages: bounded for live events (a stalled client is dropped, never waited for);
+    a replay is added whole, since it was asked for and is read from the log at the client's pace."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._heap: list[Outgoing] = []
+        self._live = 0
+        self._seq = itertools.count()
+        self._ready = asyncio.Event()
+
+    def offer(self, priority: int, event_id: str, message: str, resend: bool = False) -> bool:
+        """Queue a live message; False if the client is this far behind."""
+        if self._live >= self.size:
+            return False
+        self._live += 1
+        self._push(Outgoing(priority, id_order(event_id), next(self._seq), event_id, message, resend))
+        return True
+
+    def add_replay(self, items: Iterable[tuple[int, str, str]]) -> None:
+        for priority, event_id, message in items:
+            self._push(Outgoing(priority, id_order(event_id), next(self._seq), event_id, message, live=False))
+
+    def add_last(self, message: str) -> None:
+        """A message with no event id, sent once everything queued now (and more urgent) has gone."""
+        self._push(Outgoing(LAST, (0, 0), next(self._seq), "", message, live=False))
+
+    def _push(self, item: Outgoing) -> None:
+        heapq.heappush(self._heap, item)
+        self._ready.set()
+
+    async def get(self, timeout: float) -> Outgoing | None:
+        """The most urgent waiting message, or None after `timeout` seconds without one."""
+        if not self._heap:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        item = heapq.heappop(self._heap)
+        self._live -= item.live
+        return item
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
 @dataclass(eq=False)
 class LocalSocket:
-    """One connected client: what it receives, and a bounded queue so it can never stall the others."""
+    """One connected client: what it receives, and a bounded outbox so it can never stall the others."""
 
     keys: frozenset[str]
-    queue: asyncio.Queue[str | None]
+    outbox: Outbox
     label: str
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     # Cleared while the person's access is being re-checked: nothing is sent until it is set again.
@@ -102,7 +139,7 @@ class AlertHub:
         self.last_id = "0-0"
 
     def open_socket(self, keys: Iterable[str], label: str) -> LocalSocket:
-        sock = LocalSocket(frozenset(keys), asyncio.Queue(self._queue_size), label)
+        sock = LocalSocket(frozenset(keys), Outbox(self._queue_size), label)
         for k in sock.keys:
             self._by_key.setdefault(k, set()).add(sock)
         self._metrics.sockets.inc()
@@ -170,12 +207,14 @@ class AlertHub:
             targets |= self._by_key.get(key, set())
         if not targets:
             return
-        message = f'{{"type":"{kind}","event_id":"{event_id}","hit":{fields[b"p"].decode()}}}'
+        original = fields.get(b"e", b"").decode()
+        shown_id = original or event_id  # a re-send carries the id of the event it repeats
+        message = (f'{{"type":"{kind}","event_id":"{shown_id}","hit":{fields[b"p"].decode()}'
+                   f'{fields.get(b"x", b"").decode()}}}')
+        priority = int(fields.get(b"pr", 9))
         sent_at = float(fields[b"ts"])
         for sock in targets:
-            try:
-                sock.queue.put_nowait(message)
-            except asyncio.QueueFull:
+            if not sock.outbox.offer(priority, shown_id, message, resend=bool(original)):
                 # A stalled client is dropped, never waited for: the others keep their latency.
                 log.warning("dropping slow websocket client %s (queue full)", sock.label)
                 self._metrics.dropped_sockets.inc()

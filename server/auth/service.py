@@ -145,7 +145,7 @@ class AuthService:
 
     async def _user_changed(self, user: User) -> None:
         """Open alert sockets of this person re-check their access before anything else reaches them."""
-        await self.res.publisher.publish([control_event(USER_CHANGED, user.id)])
+        await self.res.delivery.publish([control_event(USER_CHANGED, user.id)])
 
     async def create_unit(self, data: UnitCreate) -> UnitPublic:
         unit = Unit(call_sign=data.call_sign.upper())
@@ -173,7 +173,7 @@ class AuthService:
 
     async def _announce(self, camera: Camera) -> None:
         await self.res.cameras.changed(camera)
-        await self.res.publisher.publish([control_event(CAMERA_CHANGED, camera.id)])
+        await self.res.delivery.publish([control_event(CAMERA_CHANGED, camera.id)])
 
     async def set_camera_enabled(self, camera_id: str, enabled: bool) -> CameraPublic:
         if len(camera_id) > 32 or has_control_characters(camera_id):

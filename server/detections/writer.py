@@ -205,7 +205,7 @@ class IngestWriter:
                     if r.is_new:
                         res.metrics.hits.labels(r.hit.match_kind).inc()
                 # Stored first, then alerted: no one is sent after a car the database does not know about.
-                await res.publisher.publish(events)
+                await res.delivery.publish(events)
             old_hits = await HitService(session).hits_for_detections(sorted(known)) if known else {}
         if known:
             res.metrics.duplicates.inc(len(known))

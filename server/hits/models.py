@@ -30,6 +30,16 @@ class Hit(SQLModel, table=True):
     read_count: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
     last_read_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    # Verification (policy C.1-C.4); who did each step, when and what they saw is in hit_event.
+    apsin_confirmed: bool = False
+    visual_confirmed: bool = False
+    driver_result: str | None = Field(default=None, max_length=24)
+    action: str | None = Field(default=None, max_length=24)
+    exigent: bool = False
+    outcome: str | None = Field(default=None, max_length=24)
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    no_longer_of_interest: bool = False  # the entry was removed or expired after the hit
+    version: int = 1  # each step updates only the version it read: two people cannot both win a race
 
 
 class HitRead(SQLModel, table=True):
@@ -53,3 +63,23 @@ class HitEvent(SQLModel, table=True):
     actor_role: str | None = None
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
     data: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Suppression(SQLModel, table=True):
+    """An officer closed a hit as a misread: that entry and read plate raise no new hit for the unit this shift."""
+
+    __table_args__ = (Index("ix_suppression_match", "unit_id", "entry_id", "plate"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    entry_id: int = Field(foreign_key="hotlist_entry.id")
+    plate: str = Field(max_length=8)
+    hit_id: int = Field(foreign_key="hit.id")
+    created_by: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    suppressed_reads: int = 0
+    last_suppressed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    lifted_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    lifted_by: int | None = None
+    lifted_reason: str | None = None

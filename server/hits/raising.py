@@ -13,15 +13,17 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from server.alerts.service import AlertEvent
+from server.alerts.delivery import AlertEvent
+from server.alerts.service import unit_key
 from server.db import as_utc, utcnow
 from server.detections.models import Detection
-from server.hits.models import Hit, HitEvent, HitRead
+from server.hits.models import Hit, HitEvent, HitRead, Suppression
 from server.hits.schemas import HitPublic, encode
 from server.hits.service import detection_summary, entry_summary, hit_public, recipients, utc
 from server.hotlist.index import Candidate
 
 HIT, HIT_READ, HIT_EVENT, DETECTION = Hit.__table__, HitRead.__table__, HitEvent.__table__, Detection.__table__
+SUPPRESSION = Suppression.__table__
 
 
 @dataclass(slots=True)
@@ -41,6 +43,9 @@ def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list
     Returns what happened per read, and the first read of each hit that was folded into (for its alert).
     """
     reads = [(row, utc(row["captured_at"]), cand) for row, cands in matched for cand in cands]
+    reads = _unsuppressed(conn, reads)
+    if not reads:
+        return [], {}
     open_hits = _open_hits(conn, reads, fold_window)
     raised: list[Raised] = []
     for row, captured, cand in reads:
@@ -62,6 +67,31 @@ def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list
     first_rows = {d.id: dict(d._mapping) for d in conn.execute(select(DETECTION).where(DETECTION.c.id.in_(firsts)))
                   } if firsts else {}
     return raised, first_rows
+
+
+def _unsuppressed(conn: Connection, reads: list) -> list:  # noqa: ANN001
+    """The reads left once an officer's misread suppressions for their unit are applied; each suppressed read
+    is counted on its suppression, so a supervisor sees what it held back."""
+    now = utcnow()
+    rows = conn.execute(select(SUPPRESSION.c.id, SUPPRESSION.c.unit_id, SUPPRESSION.c.entry_id, SUPPRESSION.c.plate)
+                        .where(SUPPRESSION.c.entry_id.in_({c.entry.id for _, _, c in reads}),
+                               SUPPRESSION.c.expires_at > now, SUPPRESSION.c.lifted_at.is_(None))).all()
+    if not rows:
+        return reads
+    active = {(r.unit_id, r.entry_id, r.plate): r.id for r in rows}
+    kept, held = [], {}
+    for read in reads:
+        row, _, cand = read
+        sid = active.get((row["unit_id"], cand.entry.id, row["plate"]))
+        if sid is None:
+            kept.append(read)
+        else:
+            held[sid] = held.get(sid, 0) + 1
+    if held:
+        conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.id == bindparam("sid")).values(
+            suppressed_reads=SUPPRESSION.c.suppressed_reads + bindparam("n"), last_suppressed_at=now),
+            [{"sid": sid, "n": n} for sid, n in held.items()])
+    return kept
 
 
 def _open_hits(conn: Connection, reads: list, fold_window: timedelta) -> dict[tuple[int, int, str], Hit]:  # noqa: ANN001
@@ -101,5 +131,7 @@ def announce(raised: list[Raised], first_rows: dict[str, dict[str, Any]],
         first = r.row if r.is_new else first_rows.get(r.hit.detection_id, r.row)
         public = hit_public(r.hit, detection_summary(first), entry_summary(r.candidate.entry))
         by_detection.setdefault(r.row["id"], []).append(public)
-        events.append(AlertEvent("hit" if r.is_new else "hit_update", recipients(r.hit.unit_id), encode(public)))
+        # A new hit awaits the unit's ack (re-sent and escalated without one); a folded read only updates it.
+        events.append(AlertEvent("hit" if r.is_new else "hit_update", recipients(r.hit.unit_id), encode(public),
+                                 priority=r.hit.priority, track=unit_key(r.hit.unit_id) if r.is_new else None))
     return events, by_detection

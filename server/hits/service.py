@@ -27,6 +27,7 @@ from server.hits.schemas import (
     LocationOut,
     VehicleDescription,
 )
+from server.hits.workflow import HitState
 from server.hotlist.index import IndexedEntry
 from server.hotlist.models import PERSON_LINKED, HotlistEntry
 
@@ -64,11 +65,20 @@ def hit_public(hit: Hit, det: DetectionSummary, entry: EntrySummary) -> HitPubli
          "type": entry.vehicle.type},
         {"make": det.vehicle.make, "model": det.vehicle.model, "color": det.vehicle.color, "type": det.vehicle.type})
     return HitPublic(
-        id=hit.id, status=hit.status, match_kind=hit.match_kind, state_mismatch=hit.state_mismatch,
+        id=hit.id, status=hit.status, awaiting=list(hit_state(hit, entry.person_linked).awaiting()),
+        apsin_confirmed=hit.apsin_confirmed, visual_confirmed=hit.visual_confirmed, driver_result=hit.driver_result,
+        action=hit.action, exigent=hit.exigent, outcome=hit.outcome, closed_at=as_utc(hit.closed_at),
+        no_longer_of_interest=hit.no_longer_of_interest, match_kind=hit.match_kind, state_mismatch=hit.state_mismatch,
         descriptor_mismatches=[DescriptorMismatch(**m) for m in mismatches],
         requires_driver_check=entry.person_linked, priority=hit.priority, category=hit.category,
         unit_id=hit.unit_id, read_count=hit.read_count, created_at=as_utc(hit.created_at),
         last_read_at=as_utc(hit.last_read_at), detection=det, entry=entry)
+
+
+def hit_state(hit: Hit, person_linked: bool) -> HitState:
+    return HitState(person_linked=person_linked, apsin_confirmed=hit.apsin_confirmed,
+                    visual_confirmed=hit.visual_confirmed, driver_result=hit.driver_result, action=hit.action,
+                    exigent=hit.exigent, outcome=hit.outcome)
 
 
 def recipients(unit_id: int) -> tuple[str, ...]:
@@ -96,7 +106,7 @@ class HitService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _publics(self, hits: Sequence[Hit]) -> list[HitPublic]:
+    async def publics(self, hits: Sequence[Hit]) -> list[HitPublic]:
         if not hits:
             return []
         dets = {d.id: d for d in await self.session.scalars(
@@ -111,7 +121,7 @@ class HitService:
         rows = (await self.session.execute(
             select(HitRead.detection_id, Hit).join(Hit, Hit.id == HitRead.hit_id)
             .where(HitRead.detection_id.in_(list(detection_ids))).order_by(Hit.id))).all()
-        publics = {p.id: p for p in await self._publics(list({h.id: h for _, h in rows}.values()))}
+        publics = {p.id: p for p in await self.publics(list({h.id: h for _, h in rows}.values()))}
         out: dict[str, list[HitPublic]] = {}
         for det_id, hit in rows:
             out.setdefault(det_id, []).append(publics[hit.id])
@@ -119,7 +129,7 @@ class HitService:
 
     async def list_hits(self, viewer: UserPrincipal, *, status: str | None, unit_id: int | None, limit: int,
                         offset: int) -> HitList:
-        """Oldest first for a status queue (dispatch works through it in order), newest first otherwise."""
+        """A status queue (dispatch's `pending`) most urgent first, then oldest first; newest first otherwise."""
         unit_id = visible_unit(viewer, unit_id)
         query = select(Hit)
         if status:
@@ -129,14 +139,14 @@ class HitService:
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
         order = (Hit.priority, Hit.created_at, Hit.id) if status else (Hit.created_at.desc(), Hit.id.desc())
         hits = list(await self.session.scalars(query.order_by(*order).limit(limit).offset(offset)))
-        return HitList(hits=await self._publics(hits), count=total or 0)
+        return HitList(hits=await self.publics(hits), count=total or 0)
 
     async def get_hit(self, viewer: UserPrincipal, hit_id: int) -> HitDetail:
         hit = await self.session.get(Hit, hit_id)
         if hit is None:
             raise not_found(f"hit {hit_id}")
         visible_unit(viewer, hit.unit_id)
-        (public,) = await self._publics([hit])
+        (public,) = await self.publics([hit])
         events = await self.session.scalars(select(HitEvent).where(HitEvent.hit_id == hit_id).order_by(HitEvent.id))
         reads = await self.session.scalars(select(HitRead.detection_id).where(HitRead.hit_id == hit_id))
         return HitDetail(hit=public, reads=list(reads), events=[

@@ -22,17 +22,17 @@ class HotlistController(Controller):
     @post("/", guards=[users(*EDITORS)], summary="Add a vehicle of interest (case number and justification required)")
     async def create(self, data: JSONBody[EntryCreate], request: Request, db: DbSession, resources: ServerResources,
                      ) -> EntryPublic:
-        return await HotlistService(db, resources.index).create(data, request.user)
+        return await HotlistService(db, resources).create(data, request.user)
 
     @delete("/{entry_id:int}", status_code=200, guards=[users(*EDITORS)],
             summary="Remove an entry; it stops matching at once")
     async def remove(self, entry_id: FromPath[int], data: JSONBody[EntryRemove], request: Request, db: DbSession,
                      resources: ServerResources) -> EntryPublic:
-        return await HotlistService(db, resources.index).remove(entry_id, data.reason, request.user)
+        return await HotlistService(db, resources).remove(entry_id, data.reason, request.user)
 
     @get("/", guards=[users(*EDITORS, "dispatcher", "officer")], summary="Look up entries by plate")
     async def find(self, db: DbSession, resources: ServerResources, plate: FromQuery[str | None] = None,
                    include_removed: FromQuery[bool] = False,
                    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
                    offset: Annotated[int, QueryParameter(ge=0)] = 0) -> EntryList:
-        return await HotlistService(db, resources.index).find(plate, include_removed, limit, offset)
+        return await HotlistService(db, resources).find(plate, include_removed, limit, offset)

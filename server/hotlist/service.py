@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,9 +12,12 @@ from server.common.plates import PlateError, normalize_plate, parse_plate, plate
 from server.common.regions import RegionError, parse_region
 from server.db import as_utc, utcnow
 from server.errors import ApiError, bad_request, not_found
-from server.hotlist.index import HotlistIndex
+from server.hits.withdrawal import withdraw_hits
 from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry
 from server.hotlist.schemas import MIN_JUSTIFICATION, EntryCreate, EntryList, EntryPublic, EntryVehicle
+
+if TYPE_CHECKING:
+    from server.resources import Resources
 
 
 def entry_public(e: HotlistEntry) -> EntryPublic:
@@ -26,8 +31,8 @@ def entry_public(e: HotlistEntry) -> EntryPublic:
 
 
 class HotlistService:
-    def __init__(self, session: AsyncSession, index: HotlistIndex) -> None:
-        self.session, self.index = session, index
+    def __init__(self, session: AsyncSession, res: Resources) -> None:
+        self.session, self.res, self.index = session, res, res.index
 
     async def create(self, data: EntryCreate, actor: UserPrincipal) -> EntryPublic:
         try:
@@ -69,7 +74,10 @@ class HotlistService:
         entry.removed_at, entry.removed_by, entry.removed_reason = utcnow(), actor.id, reason.strip()
         await self.session.commit()
         await self.index.remove(entry)
-        return entry_public(entry)
+        public = entry_public(entry)
+        # Officers may be closing on that car right now: tell them at once (requirements §4).
+        await withdraw_hits(self.session, self.res, entry, "no_longer_wanted", actor.id, actor.primary_role)
+        return public
 
     async def find(self, plate: str | None, include_removed: bool, limit: int, offset: int) -> EntryList:
         query = select(HotlistEntry)

@@ -1,0 +1,78 @@
+"""When a hot-list entry is removed or expires, its open hits become "no longer of interest" at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.alerts.delivery import AlertEvent
+from server.alerts.service import unit_key
+from server.db import utcnow
+from server.hits import workflow
+from server.hits.models import Hit, HitEvent
+from server.hits.schemas import encode
+from server.hits.service import HitService, hit_state, recipients
+from server.hotlist.models import PERSON_LINKED, HotlistEntry
+
+if TYPE_CHECKING:
+    from server.resources import Resources
+
+log = logging.getLogger(__name__)
+
+
+async def withdraw_hits(session: AsyncSession, res: Resources, entry: HotlistEntry, outcome: str,
+                        actor_id: int | None = None, actor_role: str | None = None) -> int:
+    """Close the entry's open hits (or flag those already acted on) and tell their units, dispatch and the
+    RTCC; the unit's ack is awaited like a new hit's. How many hits changed."""
+    hits = list(await session.scalars(select(Hit).where(Hit.entry_id == entry.id, Hit.outcome.is_(None),
+                                                        Hit.no_longer_of_interest.is_(False))))
+    now = utcnow()
+    changed: list[Hit] = []
+    for hit in hits:
+        moved = workflow.withdraw(hit_state(hit, entry.category in PERSON_LINKED), outcome)
+        if moved is None:
+            continue
+        new = moved.state
+        result = await session.execute(
+            update(Hit).where(Hit.id == hit.id, Hit.version == hit.version)
+            .values(status=new.status, outcome=new.outcome, closed_at=now if moved.closed else None,
+                    no_longer_of_interest=True, version=hit.version + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            continue  # a step was recorded at this moment: the next sweep (or removal retry) finds it again
+        session.add(HitEvent(hit_id=hit.id, kind=moved.event, actor_id=actor_id, actor_role=actor_role, at=now,
+                             data={"reason": outcome, "entry_id": entry.id}))
+        changed.append(hit)
+    if not changed:
+        return 0
+    ids = [h.id for h in changed]
+    await session.commit()
+    fresh = list(await session.scalars(select(Hit).where(Hit.id.in_(ids)).order_by(Hit.id)
+                                       .execution_options(populate_existing=True)))
+    publics = await HitService(session).publics(fresh)
+    await res.delivery.publish(
+        AlertEvent("hit_update", recipients(p.unit_id), encode(p), priority=p.priority,
+                   extra=b',"step":"no_longer_of_interest"', track=unit_key(p.unit_id)) for p in publics)
+    return len(changed)
+
+
+async def withdraw_expired(res: Resources) -> int:
+    """The periodic sweep: hits of entries whose expiry has passed."""
+    async with res.sessions() as session:
+        entries = await _expired_with_open_hits(session)
+        total = 0
+        for entry in entries:
+            total += await withdraw_hits(session, res, entry, "entry_expired")
+    if total:
+        log.info("%d open hit(s) of %d expired entr(ies) marked no longer of interest", total, len(entries))
+    return total
+
+
+async def _expired_with_open_hits(session: AsyncSession) -> Iterable[HotlistEntry]:
+    open_entries = select(Hit.entry_id).where(Hit.outcome.is_(None), Hit.no_longer_of_interest.is_(False))
+    return list(await session.scalars(select(HotlistEntry).where(
+        HotlistEntry.expires_at <= utcnow(), HotlistEntry.id.in_(open_entries))))
