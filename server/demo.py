@@ -113,6 +113,7 @@ class Demo:
         self.http, self.ws_url = http, ws_url
         self.cameras: dict[str, dict[str, str]] = {}
         self.tokens: dict[str, str] = {}
+        self.admin: dict[str, str] = {}
         self.received: dict[str, list[dict[str, Any]]] = {}
         self.sent_at: dict[str, float] = {}
         self.latencies: list[float] = []
@@ -123,7 +124,7 @@ class Demo:
         return body["access_token"]
 
     async def setup(self) -> None:
-        admin = {"Authorization": f"Bearer {await self.login('demo-admin')}"}
+        admin = self.admin = {"Authorization": f"Bearer {await self.login('demo-admin')}"}
         for call_sign in ("1A12", "2B07"):
             unit = await _json(await self.http.post("/api/v1/units", json={"call_sign": call_sign}, headers=admin))
             cam = await _json(await self.http.post("/api/v1/cameras", json={"unit_id": unit["id"],
@@ -136,7 +137,8 @@ class Demo:
         people = [("ofc.ramirez", "Officer Ramirez (1A12)", ["officer"], "1A12"),
                   ("ofc.chen", "Officer Chen (2B07)", ["officer"], "2B07"),
                   ("rtcc.nguyen", "RTCC analyst Nguyen", ["rtcc"], None),
-                  ("disp.okafor", "Dispatcher Okafor", ["dispatcher"], None)]
+                  ("disp.okafor", "Dispatcher Okafor", ["dispatcher"], None),
+                  ("sgt.patel", "Sergeant Patel", ["supervisor"], None)]
         for username, name, roles, unit in people:
             user = await _json(await self.http.post("/api/v1/users", headers=admin, json={
                 "username": username, "password": PASSWORD, "display_name": name, "roles": roles,
@@ -158,9 +160,11 @@ class Demo:
             ready.set()
             async for raw in ws:
                 msg = json.loads(raw)
-                if msg["type"] in ("hit", "hit_update"):
+                if msg["type"] in ("hit", "hit_update", "supervisor_alert", "escalation"):
                     self.received.setdefault(name, []).append(msg)
                     self.show(name, msg)
+                    # An MDT acknowledges what it has shown; unacknowledged hits are re-sent and escalated.
+                    await ws.send(json.dumps({"type": "ack", "event_id": msg["event_id"]}))
 
     def show(self, name: str, msg: dict[str, Any]) -> None:
         hit = msg["hit"]
@@ -177,6 +181,15 @@ class Demo:
             flags.append("[yellow]match the driver to the subject before a stop[/]")
         kind = {"exact": "[green]exact[/]", "plate_only": "[yellow]plate only[/]",
                 "ocr_equivalent": "[yellow]OCR-equivalent[/]"}[hit["match_kind"]]
+        if msg["type"] == "supervisor_alert":
+            console.print(f"    → [bold]{name}[/]: [bold red]SUPERVISOR ALERT[/] exigent override by "
+                          f"{msg['officer']} on hit {hit['id']} ({entry['category']} {entry['plate']}), skipped "
+                          f"{', '.join(msg['skipped'])}: “{msg['justification']}”")
+            return
+        if msg["type"] == "hit_update" and msg.get("step"):
+            console.print(f"    → [bold]{name}[/]: hit {hit['id']} {msg['step'].replace('_', ' ')} — now "
+                          f"[bold]{hit['status']}[/]" + (f" ({hit['outcome']})" if hit["outcome"] else ""))
+            return
         label = "ALERT" if msg["type"] == "hit" else f"update (read {hit['read_count']}×)"
         console.print(f"    → [bold]{name}[/]: {label} P{hit['priority']} {entry['category']} "
                       f"{entry['plate']} ({entry['state'] or '?'}) matched {kind} read {det['plate']}"
@@ -205,8 +218,74 @@ class Demo:
         await asyncio.sleep(0.5)
         return results
 
-    def verdict(self, results: list[tuple[Read, dict[str, Any], int]]) -> int:
-        problems = []
+    async def step(self, who: str, hit_id: int, step: str, body: dict[str, Any], expect: int,
+                   problems: list[str]) -> dict[str, Any]:
+        """One verification step from someone's terminal; the answer is shown, and checked against `expect`."""
+        resp = await self.http.post(f"/api/v1/hits/{hit_id}/{step}", json=body,
+                                    headers={"Authorization": f"Bearer {self.tokens[who]}"})
+        answer = resp.json()
+        if resp.status_code == 200:
+            hit = answer["hit"]
+            console.print(f"  {who} → {step}: [green]{resp.status_code}[/] hit {hit_id} is now [bold]{hit['status']}"
+                          f"[/]" + (f" ({hit['outcome']})" if hit["outcome"] else "")
+                          + (f", next: {', '.join(hit['awaiting'])}" if hit["awaiting"] else ""))
+        else:
+            console.print(f"  {who} → {step}: [red]{resp.status_code} {answer.get('error')}[/] — {answer.get('detail')}")
+        if resp.status_code != expect:
+            problems.append(f"{who} {step} on hit {hit_id}: expected HTTP {expect}, got {resp.status_code}")
+        await asyncio.sleep(0.3)
+        return answer
+
+    async def verify(self, results: list[tuple[Read, dict[str, Any], int]], delay: float) -> list[str]:
+        """Policy C.1-C.4 as officers, dispatch and a supervisor work the hits the reads raised."""
+        problems: list[str] = []
+        hit = {r.plate: answer["hits"][0]["id"] for r, answer, _ in results if r.expect == "hit"}
+        ramirez, chen, okafor = "Officer Ramirez (1A12)", "Officer Chen (2B07)", "Dispatcher Okafor"
+        console.print("\n[bold]Verification[/] (policy C.1–C.4): nothing is done on a hit until it is confirmed")
+        console.print("[bold cyan]The stolen Tacoma[/]: the officer wants to stop it at once")
+        await self.step(ramirez, hit["ABC1234"], "action", {"action": "stop"}, 409, problems)
+        await self.step(okafor, hit["ABC1234"], "apsin", {"confirmed": True, "reference": "APSIN Q-24-5531"}, 200,
+                        problems)
+        await self.step(ramirez, hit["ABC1234"], "visual", {"plate_matches": True, "state_matches": True,
+                                                            "vehicle_matches": True}, 200, problems)
+        await self.step(ramirez, hit["ABC1234"], "action", {"action": "vehicle_recovered"}, 200, problems)
+        await self.step(ramirez, hit["ABC1234"], "close", {"outcome": "action_completed"}, 200, problems)
+        console.print("[bold cyan]The Colorado SUV[/] on a Montana motorcycle's plate number: the officer looks")
+        await self.step(ramirez, hit["4B7721"], "visual", {"plate_matches": True, "state_matches": False,
+                                                           "vehicle_matches": False,
+                                                           "note": "Colorado plate on a white SUV"}, 200, problems)
+        console.print("[bold cyan]The OCR-equivalent read[/]: the image shows JKL8O12, not the stolen JKL8012")
+        await self.step(ramirez, hit["JKL8O12"], "visual", {"plate_matches": False, "state_matches": True,
+                                                            "vehicle_matches": True}, 200, problems)
+        again = await _json(await self.http.post("/api/v1/detections", headers=self.cameras["1A12"], json={
+            "id": str(uuid.uuid4()), "plate": "JKL8O12", "state": "AK", "confidence": 0.9,
+            "captured_at": datetime.now(UTC).isoformat(), "location": {"lat": 61.22, "lon": -149.9}}))
+        console.print(f"  the same car passes 1A12 again: {len(again['hits'])} hit(s) — the misread is suppressed "
+                      "for this unit's shift, and the suppression is listed for supervisors")
+        if again["hits"]:
+            problems.append("a misread closed by the officer alerted the unit again")
+        console.print("[bold cyan]The Amber Alert car[/]: a child is seen in the back seat, and it is leaving")
+        await self.step(chen, hit["GRL2024"], "action", {"action": "stop", "exigent": {
+            "justification": "Child matching the alert visible in the back seat; vehicle accelerating toward the "
+                             "Glenn Highway"}}, 200, problems)
+        console.print("[bold cyan]The wanted owner[/]: the warrant is served elsewhere and the entry removed")
+        removed = await self.http.request("DELETE", f"/api/v1/hotlist/entries/{await self._entry_id('WNT5150')}",
+                                          json={"reason": "Warrant served at the courthouse this morning"},
+                                          headers=self.admin)
+        console.print(f"  hot-list entry removed: HTTP {removed.status_code}")
+        await asyncio.sleep(max(delay, 0.5))
+        if not any(m["type"] == "supervisor_alert" for m in self.received.get("Sergeant Patel", [])):
+            problems.append("the supervisor was not alerted to the exigent override")
+        if not any(m.get("step") == "no_longer_of_interest" for m in self.received.get(ramirez, [])):
+            problems.append("the officer was not told the wanted owner's hit is no longer of interest")
+        return problems
+
+    async def _entry_id(self, plate: str) -> int:
+        found = await _json(await self.http.get("/api/v1/hotlist/entries", params={"plate": plate},
+                                                headers=self.admin))
+        return found["entries"][0]["id"]
+
+    def verdict(self, results: list[tuple[Read, dict[str, Any], int]], problems: list[str]) -> int:
         for r, answer, status in results:
             got = "duplicate" if answer.get("duplicate") else (
                 "folded" if answer["hits"] and answer["hits"][0]["read_count"] > 1 else ("hit" if answer["hits"]
@@ -218,10 +297,11 @@ class Demo:
         table.add_column("recipient")
         table.add_column("new hits", justify="right")
         table.add_column("updates", justify="right")
+        table.add_column("supervisor alerts", justify="right")
         for name in self.tokens:
             msgs = self.received.get(name, [])
-            table.add_row(name, str(sum(m["type"] == "hit" for m in msgs)), str(sum(m["type"] == "hit_update"
-                                                                                     for m in msgs)))
+            table.add_row(name, *(str(sum(m["type"] == t for m in msgs))
+                                  for t in ("hit", "hit_update", "supervisor_alert")))
         console.print()
         console.print(table)
         for name in ("RTCC analyst Nguyen", "Dispatcher Okafor"):
@@ -236,7 +316,8 @@ class Demo:
             console.print("[bold red]Demo found problems:[/]\n  " + "\n  ".join(problems))
             return 1
         console.print("[bold green]Every hit reached its officer, the RTCC and dispatch; the resend stored "
-                      "nothing and alerted no one; non-matches alerted no one.[/]")
+                      "nothing and alerted no one; non-matches alerted no one; no action was taken before "
+                      "confirmation except the exigent one, which the supervisor saw.[/]")
         return 0
 
 
@@ -254,8 +335,9 @@ async def run_demo(data_dir: str | None, delay: float) -> int:
         console.print(f"Connected to live alerts: {', '.join(demo.tokens)}")
         try:
             results = await demo.replay(delay)
+            problems = await demo.verify(results, delay)
         finally:
             for task in listeners:
                 task.cancel()
             await asyncio.gather(*listeners, return_exceptions=True)
-        return demo.verdict(results)
+        return demo.verdict(results, problems)

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import update
+from redis.exceptions import RedisError
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.alerts.delivery import AlertEvent
 from server.alerts.service import ROLE_RTCC, ROLE_SUPERVISOR
 from server.auth.principals import UserPrincipal
-from server.db import utcnow
+from server.db import as_utc, utcnow
 from server.errors import ApiError, not_found
 from server.hits import workflow
 from server.hits.models import Hit, HitEvent, Suppression
 from server.hits.schemas import ActionStep, ApsinStep, CloseStep, DriverStep, HitDetail, VisualStep, encode
 from server.hits.service import HitService, hit_state, recipients
+from server.hits.withdrawal import withdraw_hits
 from server.hotlist.models import PERSON_LINKED, HotlistEntry
 
 if TYPE_CHECKING:
     from server.resources import Resources
+
+log = logging.getLogger(__name__)
 
 Step = ApsinStep | VisualStep | DriverStep | ActionStep | CloseStep
 
@@ -65,6 +70,11 @@ def _seen(step: Step, hit: Hit, entry: HotlistEntry, public: Any) -> dict[str, A
     return data
 
 
+def _withdrawn(entry: HotlistEntry) -> bool:
+    expires = as_utc(entry.expires_at)
+    return entry.removed_at is not None or (expires is not None and expires <= utcnow())
+
+
 def _transition(state: workflow.HitState, step: Step) -> workflow.Transition:
     match step:
         case ApsinStep():
@@ -91,11 +101,17 @@ class VerificationService:
             raise not_found(f"hit {hit_id}")
         role = acting_role(viewer, hit, type(step))
         entry = await self.session.get(HotlistEntry, hit.entry_id)
+        if not hit.no_longer_of_interest and _withdrawn(entry) and hit.outcome is None:
+            # Removed or expired since the last sweep: the hit ends now, before anyone acts on it.
+            await withdraw_hits(self.session, self.res, entry, "no_longer_wanted" if entry.removed_at else
+                                "entry_expired")
+            hit = await self.session.scalar(select(Hit).where(Hit.id == hit_id)
+                                            .execution_options(populate_existing=True))
         state = hit_state(hit, entry.category in PERSON_LINKED)
         try:
             moved = _transition(state, step)
         except workflow.StepRefused as exc:
-            raise ApiError(409, exc.error, exc.detail, missing=list(exc.missing), status=state.status) from exc
+            raise ApiError(409, exc.error, exc.detail, missing=list(exc.missing), hit_status=state.status) from exc
         hits = HitService(self.session)
         (before,) = await hits.publics([hit])
         now = utcnow()
@@ -141,4 +157,9 @@ class VerificationService:
                             "skipped": moved.data.get("skipped", [])})
             events.append(AlertEvent("supervisor_alert", (ROLE_SUPERVISOR, ROLE_RTCC), payload, priority=1,
                                      extra=b"," + extra[1:-1]))
-        await self.res.delivery.publish(events)
+        try:
+            await self.res.delivery.publish(events)
+        except RedisError:
+            # The step is recorded, and answering an error would make the officer record it again (409):
+            # the others see it when they reload the hit, or on the next update.
+            log.exception("hit %s: step %s recorded but not pushed (Redis unavailable)", hit.id, moved.event)
