@@ -123,6 +123,11 @@ def every(seconds: float, chore: Callable[[Resources], Awaitable[object]], res: 
                 raise
             except Exception:
                 log.exception("%s failed; retrying in %.1f s", chore.__name__, seconds)
+            # Python 3.11's asyncio.wait_for, which redis-py uses to send every command, drops a cancel that
+            # lands just as the send completes: without this the chore runs on and shutdown waits for ever.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     return asyncio.create_task(loop(), name=chore.__name__)
 

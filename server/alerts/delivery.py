@@ -22,7 +22,7 @@ LOG = "alpr:log:"
 UNACKED = "alpr:unacked"  # members "event_id|recipient", scored by when to re-send
 TRIES = "alpr:unacked:tries"
 ACK_KEEP_SECONDS = 3 * 24 * 3600
-EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # matched whole: no trailing newline, no non-ASCII digits
 
 # KEYS: stream, unacked set. ARGV: stream maxlen, log maxlen, first deadline, then 9 fields per event.
 _PUBLISH = """
@@ -135,8 +135,23 @@ def id_order(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+MAX_ID_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers; XRANGE rejects anything larger
+
+
 def valid_event_id(event_id: str) -> bool:
-    return bool(EVENT_ID.match(event_id))
+    """Two 64-bit numbers, short of the very last id: Redis refuses a range that starts after it."""
+    return (bool(EVENT_ID.fullmatch(event_id)) and max(id_order(event_id)) <= MAX_ID_PART
+            and id_order(event_id) != (MAX_ID_PART, MAX_ID_PART))
+
+
+def before(event_id: str) -> str:
+    """The id just before this one, so an exclusive range starting there includes it."""
+    ms, seq = id_order(event_id)
+    return f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{MAX_ID_PART}" if ms else "0-0"
+
+
+def resume_key(user_id: int) -> str:
+    return f"alpr:resume:{user_id}"
 
 
 def acked_key(user_id: int) -> str:
@@ -177,10 +192,18 @@ class DeliveryLog:
                                   args=[event_id, repr(time.time()), ACK_KEEP_SECONDS, *recipients])
         return bool(cleared)
 
-    async def ack_mark(self, user_id: int) -> str | None:
-        """The newest event this person acknowledged: where a reconnect without `resume` starts."""
-        mark = await self._redis.get(ack_mark_key(user_id))
-        return mark.decode() if mark else None
+    async def resume_point(self, user_id: int) -> str | None:
+        """Where a reconnect without `resume` starts: before the oldest event the last connection was sent and
+        not acknowledged (acks may come out of order: the most urgent is shown first), else the newest ack."""
+        point, mark = await self._redis.mget(resume_key(user_id), ack_mark_key(user_id))
+        found = [p.decode() for p in (point, mark) if p]
+        return min(found, key=id_order) if found else None
+
+    async def remember_resume_point(self, user_id: int, event_id: str | None) -> None:
+        if event_id is None:
+            await self._redis.delete(resume_key(user_id))
+        else:
+            await self._redis.set(resume_key(user_id), event_id, ex=ACK_KEEP_SECONDS)
 
     async def replay(self, user_id: int, recipients: Iterable[str], after: str, upto: str,
                      limit: int) -> tuple[list[LoggedEvent], bool]:
@@ -190,29 +213,39 @@ class DeliveryLog:
         silently in the middle).
         """
         recipients = list(recipients)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for r in recipients:
-                pipe.xrange(f"{LOG}{r}", min=f"({after}", max=upto, count=limit + 1)
-            ranges = await pipe.execute()
-        seen: dict[str, LoggedEvent] = {}
-        truncated = False
-        for entries in ranges:
-            truncated |= len(entries) > limit
-            for raw_id, f in entries[:limit]:
-                event_id = raw_id.decode()
-                if event_id not in seen:
-                    seen[event_id] = LoggedEvent(event_id, f[b"t"].decode(), f[b"p"].decode(), int(f[b"pr"]),
-                                                 f[b"x"].decode())
-        if not seen:
-            return [], truncated
-        ids = list(seen)
-        scores = await self._redis.zmscore(acked_key(user_id), ids)
-        events = [seen[i] for i, score in zip(ids, scores, strict=True) if score is None]
-        events.sort(key=lambda e: id_order(e.event_id))
-        if len(events) > limit:
-            events, truncated = events[:limit], True
-        events.sort(key=lambda e: e.order)
-        return events, truncated
+        found: list[LoggedEvent] = []
+        cursor = after
+        while True:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for r in recipients:
+                    pipe.xrange(f"{LOG}{r}", min=f"({cursor}", max=upto, count=limit + 1)
+                ranges = await pipe.execute()
+            # A log with more than `limit` left is read up to its limit-th event only, so nothing newer than that
+            # may be taken from any log this round: the client resumes after the newest id it gets, and what
+            # lies between would be skipped for good.
+            cut = min((id_order(entries[limit - 1][0].decode()) for entries in ranges if len(entries) > limit),
+                      default=None)
+            page: dict[str, LoggedEvent] = {}
+            for entries in ranges:
+                for raw_id, f in entries[:limit]:
+                    event_id = raw_id.decode()
+                    if event_id not in page and (cut is None or id_order(event_id) <= cut):
+                        page[event_id] = LoggedEvent(event_id, f[b"t"].decode(), f[b"p"].decode(), int(f[b"pr"]),
+                                                     f[b"x"].decode())
+            if page:
+                ids = list(page)
+                scores = await self._redis.zmscore(acked_key(user_id), ids)
+                found += [page[i] for i, score in zip(ids, scores, strict=True) if score is None]
+            if cut is None or len(found) >= limit:
+                truncated = cut is not None
+                break
+            # Too few unacknowledged so far: read on, so a long run of acked events never ends a replay early.
+            cursor = f"{cut[0]}-{cut[1]}"
+        found.sort(key=lambda e: id_order(e.event_id))
+        if len(found) > limit:
+            found, truncated = found[:limit], True
+        found.sort(key=lambda e: e.order)
+        return found, truncated
 
     async def logged(self, recipient: str, event_id: str) -> LoggedEvent | None:
         entries = await self._redis.xrange(f"{LOG}{recipient}", min=event_id, max=event_id, count=1)

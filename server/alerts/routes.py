@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 
-from server.alerts.delivery import valid_event_id
+from server.alerts.delivery import before, id_order, valid_event_id
 from server.alerts.schemas import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_SLOW,
@@ -59,6 +60,26 @@ def ack_recipients(user: UserPrincipal) -> list[str]:
     return [unit_key(user.unit_id)] if "officer" in user.roles and user.unit_id is not None else []
 
 
+class SentIds:
+    """The ids a socket was sent, the newest `size` of them: enough to tell a replay's overlap with live
+    delivery, without growing for the whole of an RTCC analyst's shift."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: dict[str, None] = {}
+        self._size = size
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self._size:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+
 @dataclass
 class Connection:
     """One signed-in socket: who, until when its token is good, and which event ids it was sent."""
@@ -66,7 +87,11 @@ class Connection:
     user: UserPrincipal
     sock: LocalSocket
     expires_at: float
-    sent: set[str] = field(default_factory=set)
+    sent: SentIds = field(default_factory=SentIds)
+    acked: SentIds = field(default_factory=SentIds)
+    # The hub's position when the socket was registered: every later event reaches this socket live, so a
+    # replay stops here (read later, after an await, it would also cover events already queued live).
+    live_from: str = "0-0"
 
 
 async def _token(socket: WebSocket, timeout: float) -> str | None:
@@ -78,7 +103,7 @@ async def _token(socket: WebSocket, timeout: float) -> str | None:
     try:
         raw = await asyncio.wait_for(socket.receive_data(mode="text"), timeout)
         msg = client_decoder.decode(raw)
-    except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError):
+    except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # nested too deep
         return None
     return msg.token if isinstance(msg, AuthMessage) else None
 
@@ -124,8 +149,8 @@ async def _writer(socket: WebSocket, conn: Connection) -> None:
 
 
 async def _replay(res: Resources, conn: Connection, after: str) -> None:
-    """Queue what this person missed after `after`, up to what the hub has delivered live, then say so."""
-    events, truncated = await res.delivery.replay(conn.user.id, conn.sock.keys, after, res.hub.last_id,
+    """Queue what this person missed after `after`, up to where live delivery to this socket began, then say so."""
+    events, truncated = await res.delivery.replay(conn.user.id, conn.sock.keys, after, conn.live_from,
                                                   REPLAY_LIMIT)
     fresh = [e for e in events if e.event_id not in conn.sent]
     conn.sock.outbox.add_replay((e.priority, e.event_id, e.message(replayed=True)) for e in fresh)
@@ -171,14 +196,18 @@ async def _reader(socket: WebSocket, res: Resources, conn: Connection) -> None:
         raw = await socket.receive_data(mode="text")
         try:
             msg = client_decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:  # nested too deep
             await error("bad_message", str(exc))
             continue
         if isinstance(msg, AckMessage | ResumeMessage):
             event_id = msg.event_id if isinstance(msg, AckMessage) else msg.after
             if not valid_event_id(event_id):
-                await error("bad_message", f"{event_id!r} is not an event id (like 1732771200000-0)")
+                await error("bad_message", f"{event_id[:40]!r} is not an event id (like 1732771200000-0)")
             elif isinstance(msg, AckMessage):
+                if event_id not in conn.sent:  # an ack says "shown": only of what this connection was sent
+                    await error("unknown_event", f"event {event_id} was not sent on this connection")
+                    continue
+                conn.acked.add(event_id)
                 await res.delivery.ack(conn.user.id, event_id, ack_recipients(conn.user))
             else:
                 await _replay(res, conn, event_id)
@@ -206,10 +235,10 @@ async def alerts_socket(socket: WebSocket, resources: ServerResources) -> None:
     # Open first, then read where live delivery stands: every later event reaches this socket live, every
     # earlier one through the replay, and an event in both is sent once.
     sock = hub.open_socket(socket_keys(user), label=f"{user.username}@{socket.client.host if socket.client else '?'}")
-    conn = Connection(user, sock, expires_at)
+    conn = Connection(user, sock, expires_at, live_from=hub.last_id)  # no await since open_socket
     ended: BaseException | None = None
     try:
-        mark = await resources.delivery.ack_mark(user.id)
+        mark = await resources.delivery.resume_point(user.id)
         await socket.send_data(encode(Hello(HelloUser(user.id, user.username, user.display_name, sorted(user.roles),
                                                       user.unit_id), resume_from=mark or hub.last_id)).decode(),
                                mode="text")
@@ -241,3 +270,13 @@ async def alerts_socket(socket: WebSocket, resources: ServerResources) -> None:
                 log.info("alert socket %s ended: %r", sock.label, exc)
     finally:
         hub.close_socket(sock)
+        await _remember_where_to_resume(resources, conn)
+
+
+async def _remember_where_to_resume(res: Resources, conn: Connection) -> None:
+    """Before the oldest event this connection was sent and the person did not acknowledge, so the next
+    connection replays it even when a newer one was acknowledged."""
+    unacked = [e for e in conn.sent if e not in conn.acked]
+    point = before(min(unacked, key=id_order)) if unacked else None  # None: the ack mark says where to start
+    with contextlib.suppress(Exception):  # Redis gone: the ack mark still gives a starting point
+        await res.delivery.remember_resume_point(conn.user.id, point)
