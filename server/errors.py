@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.params import BodyKwarg
 from sqlalchemy.exc import DBAPIError
 
 from server.common.text import readable
@@ -32,6 +38,14 @@ def not_found(what: str) -> ApiError:
 
 def conflict(error: str, detail: str) -> ApiError:
     return ApiError(409, error, detail)
+
+
+def in_utc(value: datetime, field: str) -> datetime:
+    """A client's aware time in UTC; one that has no UTC form (0001-01-01T00:00:00+14:00 is in year 0) is a 422."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise bad_request(f"{field}: {value.isoformat()} is out of range") from exc
 
 
 def _body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -78,6 +92,43 @@ def database_error_handler(request: Request, exc: DBAPIError) -> Response:
         return Response(_body("validation_error", "a text field holds a character that cannot be stored "
                               "(a NUL or other control character); remove it and resend"), status_code=422)
     return unexpected_error_handler(request, exc)
+
+
+_AT_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.S)
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`")
+
+
+@cache
+def _strict_decoder(body_type: Any) -> msgspec.json.Decoder:  # noqa: ANN401 - any msgspec-decodable type
+    return msgspec.json.Decoder(body_type)
+
+
+async def strict_json_body(request: Request) -> None:
+    """before_request hook: a JSON body must have its schema's types exactly, as the OpenAPI contract says.
+
+    Litestar converts a decoded body with msgspec's lax rules: `0` becomes `false`, `0` becomes
+    1970-01-01T00:00:00Z, `"5"` becomes 5. A client bug would then record a grant as withdrawn or training in
+    1970; here it is a 422 that names the field. Malformed JSON is a 400, as on POST /api/v1/detections."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    body_kwarg = getattr(data, "kwarg_definition", None)
+    if not (isinstance(body_kwarg, BodyKwarg) and body_kwarg.media_type == RequestEncodingType.JSON):
+        return  # only bodies declared JSONBody[...]: a file upload or form is not JSON
+    body = await request.body()
+    if not body:
+        if data.is_optional:
+            return
+        raise bad_request("body: this call needs a JSON body", errors=[{"field": "body", "detail": "missing"}])
+    try:
+        _strict_decoder(data.annotation).decode(body)
+    except msgspec.ValidationError as exc:
+        m = _AT_PATH.match(readable(str(exc)))
+        msg, path = (m["msg"], m["path"] or "") if m else (str(exc), "")
+        if named := _NAMED_FIELD.match(msg):
+            path = f"{path}.{named['name']}".lstrip(".")
+        field = path or "body"
+        raise bad_request(f"{field}: {msg}", errors=[{"field": field, "detail": msg}]) from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
 
 
 EXCEPTION_HANDLERS = {

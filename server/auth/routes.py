@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.access import users
 from server.auth.schemas import (
+    MAX_ROW_ID,
     AccessGrant,
     CameraCreate,
     CameraCreated,
@@ -25,7 +28,10 @@ from server.auth.schemas import (
     UserPublic,
 )
 from server.auth.service import AuthService
+from server.errors import strict_json_body
 from server.resources import DbSession, Resources, ServerResources
+
+UserId = Annotated[int, PathParameter(ge=1, le=MAX_ROW_ID)]
 
 
 def _service(db: AsyncSession, res: Resources) -> AuthService:
@@ -36,6 +42,7 @@ class TokenController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
     opt = {"exclude_from_auth": True}  # these calls are how a token is obtained
+    before_request = strict_json_body
 
     @post("/token", status_code=200, summary="Sign in with username and password")
     async def token(self, data: JSONBody[TokenRequest], db: DbSession, resources: ServerResources) -> TokenResponse:
@@ -54,6 +61,7 @@ class TokenController(Controller):
 class AdminController(Controller):
     path = "/api/v1"
     tags = ["administration"]
+    before_request = strict_json_body
 
     @get("/users/me", guards=[users()], summary="The signed-in account")
     async def me(self, request: Request, db: DbSession, resources: ServerResources) -> UserPublic:
@@ -65,13 +73,13 @@ class AdminController(Controller):
 
     @post("/users/{user_id:int}/training", status_code=200, guards=[users("admin")],
           summary="Record completed ALPR training (policy A.3)")
-    async def training(self, user_id: FromPath[int], data: JSONBody[TrainingRecord], request: Request, db: DbSession,
+    async def training(self, user_id: UserId, data: JSONBody[TrainingRecord], request: Request, db: DbSession,
                        resources: ServerResources) -> UserPublic:
         return await _service(db, resources).record_training(user_id, data, request.user)
 
     @post("/users/{user_id:int}/access-grant", status_code=200, guards=[users("chief")],
           summary="Grant or withdraw ALPR access (policy F.5; Chief or designee)")
-    async def access_grant(self, user_id: FromPath[int], data: JSONBody[AccessGrant], request: Request, db: DbSession,
+    async def access_grant(self, user_id: UserId, data: JSONBody[AccessGrant], request: Request, db: DbSession,
                            resources: ServerResources) -> UserPublic:
         return await _service(db, resources).set_access_grant(user_id, data, request.user)
 

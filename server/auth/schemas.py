@@ -11,6 +11,10 @@ from server.common.text import MULTI_LINE, SINGLE_LINE
 
 Role = Literal["officer", "dispatcher", "rtcc", "supervisor", "records", "auditor", "chief", "admin"]
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
+# Row ids are INTEGER columns, 32 bits on PostgreSQL: a larger number names no row, and sent to the database
+# it fails there (a 500) instead of finding nothing (a 404). Every id a client sends is bounded by this.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Meta(ge=1, le=MAX_ROW_ID)]
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -46,7 +50,7 @@ class UserCreate(Struct, forbid_unknown_fields=True):
     display_name: Name
     roles: Annotated[list[Role], Meta(min_length=1)]
     badge_number: Annotated[str, Meta(max_length=32, pattern=SINGLE_LINE)] | None = None
-    unit_id: int | None = None
+    unit_id: RowId | None = None
 
 
 class UserPublic(Struct):
@@ -81,7 +85,7 @@ class UnitPublic(Struct):
 
 
 class CameraCreate(Struct, forbid_unknown_fields=True):
-    unit_id: int
+    unit_id: RowId
     label: Annotated[str, Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
 
 

@@ -30,7 +30,7 @@ from server.auth.schemas import (
 from server.auth.tokens import TokenError
 from server.common.text import has_control_characters
 from server.db import as_utc, utcnow
-from server.errors import ApiError, conflict, not_found
+from server.errors import ApiError, conflict, in_utc, not_found
 
 if TYPE_CHECKING:
     from server.resources import Resources
@@ -127,10 +127,11 @@ class AuthService:
         return user_public(await self._user(user_id))
 
     async def record_training(self, user_id: int, data: TrainingRecord, actor: UserPrincipal) -> UserPublic:
-        if data.completed_at > utcnow() + timedelta(minutes=5):
+        completed_at = in_utc(data.completed_at, "completed_at")
+        if completed_at > utcnow() + timedelta(minutes=5):
             raise ApiError(422, "validation_error", "completed_at is in the future")
         user = await self._user(user_id)
-        user.training_completed_at, user.training_recorded_by = data.completed_at, actor.id
+        user.training_completed_at, user.training_recorded_by = completed_at, actor.id
         await self.session.commit()
         await self._user_changed(user)
         return user_public(user)

@@ -11,7 +11,7 @@ from server.auth.principals import UserPrincipal
 from server.common.plates import PlateError, normalize_plate, parse_plate, plate_problem
 from server.common.regions import RegionError, parse_region
 from server.db import as_utc, utcnow
-from server.errors import ApiError, bad_request, not_found
+from server.errors import ApiError, bad_request, in_utc, not_found
 from server.hits.withdrawal import withdraw_hits
 from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry
 from server.hotlist.schemas import MIN_JUSTIFICATION, EntryCreate, EntryList, EntryPublic, EntryVehicle
@@ -49,13 +49,14 @@ class HotlistService:
         if len(data.justification.strip()) < MIN_JUSTIFICATION:
             raise bad_request(f"justification: say in a sentence (at least {MIN_JUSTIFICATION} characters) "
                               "why this vehicle is of interest")
-        if data.expires_at is not None and data.expires_at <= utcnow():
+        expires_at = None if data.expires_at is None else in_utc(data.expires_at, "expires_at")
+        if expires_at is not None and expires_at <= utcnow():
             raise bad_request("expires_at is in the past; an expired entry would never match")
         v = data.vehicle or EntryVehicle()
         entry = HotlistEntry(
             plate=plate, state=state, category=data.category, source=data.source,
             case_number=data.case_number.strip(), justification=data.justification.strip(),
-            priority=data.priority or DEFAULT_PRIORITY[data.category], expires_at=data.expires_at,
+            priority=data.priority or DEFAULT_PRIORITY[data.category], expires_at=expires_at,
             vehicle_year=v.year, vehicle_make=v.make, vehicle_model=v.model, vehicle_color=v.color,
             vehicle_type=v.type, subject=data.subject, created_by=actor.id)
         self.session.add(entry)
