@@ -11,9 +11,9 @@ Three variants, each repeated --rounds times:
 - `auto+resume`: the same officer reconnects and at once (on `hello`) also sends {"type":"resume","after":<last id
   seen before the disconnect>}, as an MDT that always resumes would. The explicit resume covers the same events as
   the automatic replay, so it must add nothing: each event arrives once.
-- `resume`: a fresh officer of the unit who never acked anything (no ack mark, so the server replays nothing on its
-  own) sends the explicit resume after the last event it saw live before the disconnect. This times the explicit
-  resume alone.
+- `resume`: a fresh officer of the unit who never connected before (the server holds no record of it, so it replays
+  nothing on its own) sends the explicit resume after a warm-up hit its partner officer1 saw live and acknowledged.
+  This times the explicit resume alone.
 
 Each round: the officer's socket is closed, N reads that each raise a hit are posted by the camera (batches of
 --batch-size), the bench waits --settle seconds, and the officer reconnects. Timed from just before the websocket
@@ -272,14 +272,18 @@ async def warm_up(args: argparse.Namespace, server: Server, http: aiohttp.Client
             return [f"warm-up: no hello ({sock.msgs[:1]}, closed {sock.close_info})"]
         _, _, bad = await ingest.post(1)
         problems += [f"warm-up: {p}" for p in bad]
-        if not await sock.wait(lambda: sock.new_hits >= 1, args.timeout):
+        # A reconnecting officer first gets a replay of what it missed; the warm-up hit is the live one.
+        def live_hits() -> list[dict[str, Any]]:
+            return [m for _, m in sock.msgs if is_new_hit(m) and not m.get("replayed")]
+
+        if not await sock.wait(lambda: len(live_hits()) >= 1, args.timeout):
             return [*problems, f"warm-up: the warm-up hit never arrived live (closed {sock.close_info})"]
-        hit = next(m for _, m in sock.msgs if is_new_hit(m))
-        if hit.get("replayed"):
-            problems.append("warm-up: the live warm-up hit came marked replayed")
+        hit = live_hits()[0]
         officer.last_seen = hit["event_id"]
         if ack:
-            await sock.send({"type": "ack", "event_id": officer.last_seen})
+            for _, m in list(sock.msgs):  # the replayed ones too: what this officer was shown is acknowledged
+                if is_new_hit(m):
+                    await sock.send({"type": "ack", "event_id": m["event_id"]})
             done, _ = await sock.resume(officer.last_seen, args.timeout)  # the reader is sequential: a barrier
             if done is None:
                 problems.append("warm-up: no replay_done after the ack barrier")
@@ -541,11 +545,15 @@ async def _rounds(args: argparse.Namespace, server: Server, world: Any, password
                     _progress(r)
         if "resume" in variants:
             for i in range(1, args.rounds + 1):
-                # A fresh officer each round: one who never acked has no ack mark, so only its resume replays.
-                officer = await new_officer(http, admin, world.unit_id, f"resumer{i}")
-                problems += await warm_up(args, server, http, ingest, officer, ack=False)
+                # A fresh officer each round, never connected before: the server holds no record of it (no ack,
+                # nothing sent and unacknowledged), so only its resume replays. The point it resumes after is a
+                # warm-up hit its partner officer1 saw live and acknowledged.
+                partner = Officer("officer1", OFFICER_PASSWORD)
+                problems += await warm_up(args, server, http, ingest, partner, ack=True)
                 if problems:
-                    raise RuntimeError(f"warm-up of {officer.username} failed: {problems}")
+                    raise RuntimeError(f"warm-up for resumer{i} failed: {problems}")
+                officer = await new_officer(http, admin, world.unit_id, f"resumer{i}")
+                officer.last_seen = partner.last_seen
                 r = await reconnect(args, server, http, ingest, officer, "resume", i)
                 results.append(r)
                 _progress(r)

@@ -81,3 +81,21 @@ def demo(data_dir: str | None, delay: float) -> None:
     from server.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(data_dir, delay)))
+
+
+@main.command()
+@click.option("--server", "server_url", required=True, help="The server's base URL, e.g. https://alpr.example.org.")
+@click.option("--user", "username", required=True, help="Your username.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def mdt(server_url: str, username: str, password_stdin: bool) -> None:
+    """A terminal MDT: live alerts by priority, mismatches highlighted, and the verification steps."""
+    import asyncio
+
+    from clients.mdt.ui import run_mdt
+
+    # Never a password option: it would show in the process list and the shell's history.
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else click.prompt("Password", hide_input=True)
+    try:
+        sys.exit(asyncio.run(run_mdt(server_url, username, password)))
+    except KeyboardInterrupt:
+        sys.exit(130)

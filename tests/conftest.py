@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -153,3 +154,43 @@ async def world(server) -> AsyncIterator:  # noqa: ANN001
 
     async with World.create(server) as w:
         yield w
+
+
+# Every /ws/alerts message an AlertSocket receives is checked against clients/mobile_api_spec/asyncapi.yaml
+# (tests/asyncapi_check.py): a test that received a message the spec does not describe fails, and so does the
+# session if one arrived outside a test's body (in a fixture).
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    asyncapi_check = sys.modules.get("asyncapi_check")  # imported by support.py: none without AlertSockets
+    if call.when != "call" or asyncapi_check is None:
+        return
+    bad = asyncapi_check.take_violations(item.nodeid)
+    report = outcome.get_result()
+    if bad and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (f"{len(bad)} message(s) from /ws/alerts do not match "
+                           f"{asyncapi_check.SPEC_PATH.relative_to(Path(__file__).resolve().parents[1])}:\n"
+                           + "\n".join(v.describe() for v in bad))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    asyncapi_check = sys.modules.get("asyncapi_check")
+    if asyncapi_check and asyncapi_check.violations and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    asyncapi_check = sys.modules.get("asyncapi_check")
+    if asyncapi_check is None:
+        return
+    checked = sum(asyncapi_check.counts.values())
+    if checked:
+        by_type = ", ".join(f"{t} {n}" for t, n in sorted(asyncapi_check.counts.items()))
+        terminalreporter.write_line(f"AsyncAPI check: {checked} /ws/alerts message(s) validated ({by_type}); "
+                                    f"{len(asyncapi_check.violations) + len(asyncapi_check.reported)} invalid")
+    if asyncapi_check.violations:
+        terminalreporter.section("/ws/alerts messages received in fixtures that do not match the AsyncAPI spec",
+                                 red=True)
+        for v in asyncapi_check.violations:
+            terminalreporter.write_line(v.describe())

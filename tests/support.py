@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import uvicorn
 import websockets
+from asyncapi_check import record_server_message
 
 from server.app import create_app
 from server.settings import load_settings
@@ -213,12 +214,14 @@ class AlertSocket:
         async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             sock = cls(ws)
             sock.hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            record_server_message(sock.hello)  # every received message is checked against the AsyncAPI spec
             assert sock.hello["type"] == "hello", sock.hello
             yield sock
 
     async def next(self, timeout: float = 5.0, skip_pings: bool = True) -> dict[str, Any]:
         while True:
             msg = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            record_server_message(msg)
             if not (skip_pings and msg.get("type") == "ping"):
                 return msg
 

@@ -38,6 +38,7 @@ from server.resources import Resources, ServerResources
 log = logging.getLogger(__name__)
 PING_SECONDS = 20.0
 CLOSE_TIMEOUT = 10.0  # the close frame queues behind what the client has not read yet
+MAX_REPLAYS_WAITING = 4  # the automatic one and a client's own resume, with room to spare
 REPLAY_LIMIT = 2000  # per replay; the client resumes after the newest id it got for more
 
 
@@ -153,9 +154,9 @@ async def _replay(res: Resources, conn: Connection, after: str) -> None:
     events, truncated = await res.delivery.replay(conn.user.id, conn.sock.keys, after, conn.live_from,
                                                   REPLAY_LIMIT)
     fresh = [e for e in events if e.event_id not in conn.sent]
-    conn.sock.outbox.add_replay((e.priority, e.event_id, e.message(replayed=True)) for e in fresh)
-    res.metrics.replayed.inc(len(fresh))
-    conn.sock.outbox.add_last(encode(ReplayDone(len(fresh), truncated)).decode())
+    added = conn.sock.outbox.add_replay((e.priority, e.event_id, e.message(replayed=True)) for e in fresh)
+    res.metrics.replayed.inc(added)
+    conn.sock.outbox.add_last(encode(ReplayDone(added, truncated)).decode())
 
 
 class TokenExpired(Exception):
@@ -190,7 +191,8 @@ async def _rechecker(sock: LocalSocket, res: Resources, user_id: int) -> None:
 
 async def _reader(socket: WebSocket, res: Resources, conn: Connection) -> None:
     async def error(code: str, detail: str) -> None:
-        await socket.send_data(encode(ErrorMessage(code, detail)).decode(), mode="text")
+        # Bounded: msgspec quotes a bad value whole (an unknown `type` of a megabyte, say) and this is no echo.
+        await socket.send_data(encode(ErrorMessage(code, detail[:500])).decode(), mode="text")
 
     while True:
         raw = await socket.receive_data(mode="text")
@@ -209,6 +211,9 @@ async def _reader(socket: WebSocket, res: Resources, conn: Connection) -> None:
                     continue
                 conn.acked.add(event_id)
                 await res.delivery.ack(conn.user.id, event_id, ack_recipients(conn.user))
+            elif conn.sock.outbox.replays_waiting >= MAX_REPLAYS_WAITING:
+                # A client looping on `resume` cannot pile up replays in memory.
+                await error("busy", "replays are still being sent; resume again after their replay_done")
             else:
                 await _replay(res, conn, event_id)
         elif isinstance(msg, AuthMessage):  # a fresh token keeps the socket open past the old one's expiry

@@ -71,6 +71,8 @@ class Outbox:
         self.size = size
         self._heap: list[Outgoing] = []
         self._live = 0
+        self._queued_replays: set[str] = set()  # replayed event ids not yet taken
+        self._markers = 0  # replay_done messages not yet taken
         self._seq = itertools.count()
         self._ready = asyncio.Event()
 
@@ -82,13 +84,25 @@ class Outbox:
         self._push(Outgoing(priority, id_order(event_id), next(self._seq), event_id, message, resend))
         return True
 
-    def add_replay(self, items: Iterable[tuple[int, str, str]]) -> None:
+    def add_replay(self, items: Iterable[tuple[int, str, str]]) -> int:
+        """Queue replayed messages, less those already waiting; how many were added."""
+        added = 0
         for priority, event_id, message in items:
-            self._push(Outgoing(priority, id_order(event_id), next(self._seq), event_id, message, live=False))
+            if event_id not in self._queued_replays:
+                self._queued_replays.add(event_id)
+                self._push(Outgoing(priority, id_order(event_id), next(self._seq), event_id, message, live=False))
+                added += 1
+        return added
 
     def add_last(self, message: str) -> None:
         """A message with no event id, sent once everything queued now (and more urgent) has gone."""
+        self._markers += 1
         self._push(Outgoing(LAST, (0, 0), next(self._seq), "", message, live=False))
+
+    @property
+    def replays_waiting(self) -> int:
+        """Replays queued whose replay_done has not been taken yet."""
+        return self._markers
 
     def _push(self, item: Outgoing) -> None:
         heapq.heappush(self._heap, item)
@@ -104,6 +118,9 @@ class Outbox:
                 return None
         item = heapq.heappop(self._heap)
         self._live -= item.live
+        if not item.live:
+            self._queued_replays.discard(item.event_id)
+            self._markers -= not item.event_id
         return item
 
     def __len__(self) -> int:
