@@ -21,9 +21,10 @@ from server.hits.models import Hit, HitEvent, HitRead, Suppression
 from server.hits.schemas import HitPublic, encode
 from server.hits.service import detection_summary, entry_summary, hit_public, recipients, utc
 from server.hotlist.index import Candidate
+from server.hotlist.models import HotlistEntry
 
 HIT, HIT_READ, HIT_EVENT, DETECTION = Hit.__table__, HitRead.__table__, HitEvent.__table__, Detection.__table__
-SUPPRESSION = Suppression.__table__
+SUPPRESSION, ENTRY = Suppression.__table__, HotlistEntry.__table__
 
 
 @dataclass(slots=True)
@@ -43,7 +44,7 @@ def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list
     Returns what happened per read, and the first read of each hit that was folded into (for its alert).
     """
     reads = [(row, utc(row["captured_at"]), cand) for row, cands in matched for cand in cands]
-    reads = _unsuppressed(conn, reads)
+    reads = _unsuppressed(conn, _still_listed(conn, reads))
     if not reads:
         return [], {}
     open_hits = _open_hits(conn, reads, fold_window)
@@ -67,6 +68,14 @@ def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list
     first_rows = {d.id: dict(d._mapping) for d in conn.execute(select(DETECTION).where(DETECTION.c.id.in_(firsts)))
                   } if firsts else {}
     return raised, first_rows
+
+
+def _still_listed(conn: Connection, reads: list) -> list:  # noqa: ANN001
+    """The reads whose entry the database still lists: the index is updated just after an entry's removal is
+    committed, and in that moment a read must not raise a hit on it (the database is the source of truth)."""
+    withdrawn = set(conn.scalars(select(ENTRY.c.id).where(ENTRY.c.id.in_({c.entry.id for _, _, c in reads}),
+                                                          ENTRY.c.removed_at.is_not(None))))
+    return [r for r in reads if r[2].entry.id not in withdrawn] if withdrawn else reads
 
 
 def _unsuppressed(conn: Connection, reads: list) -> list:  # noqa: ANN001

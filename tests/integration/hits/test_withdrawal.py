@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from support import Account, AlertSocket, World, post_read, read, running_server
 
 APSIN_OK = {"confirmed": True, "reference": "APSIN-24-77812"}
@@ -234,3 +235,13 @@ async def test_step_on_an_expired_entry_before_the_sweep_ends_the_hit_instead(da
             assert (msg["type"], msg["step"], msg["hit"]["outcome"]) == ("hit_update", "no_longer_of_interest",
                                                                           "entry_expired")
         assert (await detail(world.officer, hit["id"]))["hit"]["status"] == "closed"
+
+
+async def test_read_of_an_entry_removed_in_the_database_but_still_indexed_raises_no_hit(world) -> None:
+    """The database decides: an entry removed but still in the Redis index (the moment after the commit) raises no hit."""
+    listed = await world.add_entry("ABC1234")
+    async with world.server.resources.sessions() as session:
+        await session.execute(text("UPDATE hotlist_entry SET removed_at = CURRENT_TIMESTAMP, removed_reason = 'test' "
+                                   "WHERE id = :id"), {"id": listed["id"]})
+        await session.commit()
+    assert (await post_read(world.camera, read("ABC1234")))["hits"] == []
