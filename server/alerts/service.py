@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server.alerts.delivery import STREAM, AlertEvent, id_order
+from server.alerts.delivery import STREAM, AlertEvent, alert_message, id_order
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -226,8 +226,7 @@ class AlertHub:
             return
         original = fields.get(b"e", b"").decode()
         shown_id = original or event_id  # a re-send carries the id of the event it repeats
-        message = (f'{{"type":"{kind}","event_id":"{shown_id}","hit":{fields[b"p"].decode()}'
-                   f'{fields.get(b"x", b"").decode()}}}')
+        message = alert_message(kind, shown_id, fields[b"p"].decode(), fields.get(b"x", b"").decode())
         priority = int(fields.get(b"pr", 9))
         sent_at = float(fields[b"ts"])
         for sock in targets:

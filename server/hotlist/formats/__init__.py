@@ -36,7 +36,7 @@ The mapping from each source's codes to our categories, what is refused and why,
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
@@ -341,6 +341,24 @@ def _split_mmddyyyy(text: str) -> tuple[int, int, int] | None:
     if not all(p.isdigit() and p.isascii() for p in (month, day, year)):
         return None
     return int(year), int(month), int(day)
+
+
+def header_problems(raw: Sequence[str], names: Sequence[str], required: Iterable[str], known: Container[str],
+                    missing_as: str = "missing column") -> list[str]:
+    """What is wrong with a header line (unknown, missing and repeated columns), in words; empty when it is fine.
+    `raw` are the columns as written, `names` the same normalised."""
+    missing = [c for c in required if c not in names]
+    unknown = [repr(r.strip()) if name else f"(unnamed column {i})"
+               for i, (r, name) in enumerate(zip(raw, names, strict=True), 1) if name not in known]
+    repeated = sorted({name for name in names if names.count(name) > 1 and name in known})
+    problems = []
+    if unknown:
+        problems.append(f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    if missing:
+        problems.append(f"{missing_as}{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if repeated:
+        problems.append(f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given more than once")
+    return problems
 
 
 def text_problem(text: str, where: str = "column") -> str | None:

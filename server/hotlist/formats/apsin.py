@@ -73,6 +73,7 @@ from server.hotlist.formats import (
     DateCache,
     ImportRecord,
     LineProblem,
+    header_problems,
     new_record,
     plate_or_problem,
     state_or_problem,
@@ -138,18 +139,9 @@ def _unknown_type(typ: str) -> str:
 
 
 def _header(n: int, line: str) -> tuple[list[str], LineProblem | None]:
-    names = [name.strip().upper() for name in line.split("|")]
-    missing = [c for c in COLUMNS if c not in names]
-    unknown = [repr(name) if name else f"(unnamed column {i})"
-               for i, name in enumerate(names, 1) if name not in COLUMNS]
-    repeated = sorted({name for name in names if names.count(name) > 1 and name in COLUMNS})
-    problems = []
-    if unknown:
-        problems.append(f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-    if missing:
-        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    if repeated:
-        problems.append(f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given more than once")
+    raw = line.split("|")
+    names = [name.strip().upper() for name in raw]
+    problems = header_problems(raw, names, COLUMNS, COLUMNS)
     if problems:
         return names, LineProblem(n, "bad", f"header: {'; '.join(problems)}. An APSIN/RMS export's first line names "
                                             f"these columns: {'|'.join(COLUMNS)}; nothing was imported")

@@ -53,6 +53,7 @@ from server.hotlist.formats import (
     LineProblem,
     RecordBuilder,
     end_of_day_utc,
+    header_problems,
     plate_or_problem,
     state_or_problem,
     text_problem,
@@ -143,17 +144,7 @@ def _expiry_problem(raw: str) -> str:
 
 def _header(n: int, row: list[str]) -> tuple[list[str], LineProblem | None]:
     names = [_category_key(name) for name in row]
-    missing = [c for c in REQUIRED if c not in names]
-    unknown = [repr(raw.strip()) if name else f"(unnamed column {i})"
-               for i, (raw, name) in enumerate(zip(row, names, strict=True), 1) if name not in COLUMNS]
-    repeated = sorted({name for name in names if names.count(name) > 1 and name in COLUMNS})
-    problems = []
-    if unknown:
-        problems.append(f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-    if missing:
-        problems.append(f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    if repeated:
-        problems.append(f"column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given more than once")
+    problems = header_problems(row, names, REQUIRED, COLUMNS, missing_as="missing required column")
     if problems:
         return names, LineProblem(n, "bad", f"header: {'; '.join(problems)}. The header must name plate, state and "
                                             f"category, and may name {', '.join(OPTIONAL)}; nothing was imported")
