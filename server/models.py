@@ -5,9 +5,9 @@ from sqlmodel import SQLModel
 from server.auth.models import Camera, RefreshToken, Unit, User
 from server.detections.models import Detection, DetectionImage
 from server.hits.models import Hit, HitEvent, HitRead, Suppression
-from server.hotlist.models import HotlistEntry
+from server.hotlist.models import HotlistEntry, HotlistImport, HotlistListing
 
 metadata = SQLModel.metadata
 
-__all__ = ["Camera", "Detection", "DetectionImage", "Hit", "HitEvent", "HitRead", "HotlistEntry", "RefreshToken", "Suppression", "Unit",
+__all__ = ["Camera", "Detection", "DetectionImage", "Hit", "HitEvent", "HitRead", "HotlistEntry", "HotlistImport", "HotlistListing", "RefreshToken", "Suppression", "Unit",
            "User", "metadata"]

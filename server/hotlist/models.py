@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db import UtcDateTime, utcnow
@@ -50,3 +50,48 @@ class HotlistEntry(SQLModel, table=True):
     removed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
     removed_by: int | None = None
     removed_reason: str | None = None
+
+
+class HotlistListing(SQLModel, table=True):
+    """One source's record behind an entry: a plate listed by NCIC and by APSIN is one entry with two listings, so
+    every source is kept and a refresh of one source never drops what another still lists."""
+
+    __tablename__ = "hotlist_listing"
+    __table_args__ = (UniqueConstraint("source", "entry_id", "case_number", name="uq_hotlist_listing_record"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="hotlist_entry.id", index=True)
+    source: str = Field(max_length=16)  # the unique constraint's index, led by source, serves a refresh's lookups
+    case_number: str = Field(max_length=64)
+    justification: str = Field(sa_column=Column(Text, nullable=False))
+    priority: int = 5
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    import_id: int | None = Field(default=None, foreign_key="hotlist_import.id")
+
+
+class HotlistImport(SQLModel, table=True):
+    """One import or refresh of a source's list, with what it did; the newest good full refresh of each source is
+    shown to users, since a stale list is a known cause of bad stops."""
+
+    __tablename__ = "hotlist_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16, index=True)
+    format: str = Field(max_length=16)
+    filename: str | None = Field(default=None, max_length=255)
+    full_refresh: bool = False
+    status: str = Field(default="running", max_length=16)  # running, succeeded, failed
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    lines: int = 0
+    imported: int = 0
+    merged: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    expired: int = 0
+    bad: int = 0
+    refused: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_by: int | None = None
