@@ -186,33 +186,38 @@ def migrate(db_url: str) -> None:
     upgrade_database(db_url)
 
 
-async def seed_hotlist(db_url: str, plates: Sequence[str], chunk: int = 5000) -> float:
-    """Migrate, then bulk-insert one active entry per plate into hotlist_entry. Returns seconds taken."""
-    from sqlalchemy import insert
+async def seed_hotlist(db_url: str, plates: Sequence[str], chunk: int = 100_000) -> float:
+    """Migrate, then bulk-insert one active entry (with its listing) per plate. Returns seconds taken.
 
+    Rows go in at the driver's speed, as the hot-list importer writes them (server/hotlist/import_db.py), so a
+    million entries take seconds, not minutes."""
     from server.db import create_engine
-    from server.hotlist.models import HotlistEntry
+    from server.hotlist.import_db import ENTRY_COLUMNS, _insert, _same, _sqlite_time
 
     t0 = time.perf_counter()
     await asyncio.to_thread(migrate, db_url)
     rng = random.Random(1)
     now = datetime.now(UTC)
+    stamp = _sqlite_time if db_url.startswith("sqlite") else _same
+    created, expires = stamp(now), stamp(now + timedelta(days=30))
     rows = []
-    for i, p in enumerate(plates):
+    for i, p in enumerate(plates, 1):
         cat = CATEGORIES[i % len(CATEGORIES)] if i % 10 == 0 else "stolen_vehicle"
-        rows.append({
-            "plate": p, "state": STATE, "category": cat, "source": "NCIC", "case_number": f"24-{i:06d}",
-            "justification": "NCIC stolen vehicle record, bench seed", "priority": PRIORITY[cat],
-            "expires_at": now + timedelta(days=30), "vehicle_year": 2010 + rng.randrange(14),
-            "vehicle_make": "TOYT", "vehicle_model": "TAC", "vehicle_color": "BLK", "vehicle_type": "PK",
-            "subject": None, "created_at": now,
-        })
+        rows.append((i, p, STATE, cat, "NCIC", f"24-{i:06d}", "NCIC stolen vehicle record, bench seed",
+                     PRIORITY[cat], expires, 2010 + rng.randrange(14), "TOYT", "TAC", "BLK", "PK", None, created))
     engine = create_engine(db_url)
     try:
-        table = HotlistEntry.__table__
         for start in range(0, len(rows), chunk):
             async with engine.begin() as conn:
-                await conn.execute(insert(table), rows[start:start + chunk])
+                await _insert(conn, "hotlist_entry", ENTRY_COLUMNS, rows[start:start + chunk])
+                await conn.exec_driver_sql(
+                    "INSERT INTO hotlist_listing (entry_id, source, case_number, justification, priority, expires_at)"
+                    f" SELECT id, source, case_number, justification, priority, expires_at FROM hotlist_entry"
+                    f" WHERE id > {start} AND id <= {start + chunk}")
+        if not db_url.startswith("sqlite"):
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('hotlist_entry', 'id'), "
+                                           "(SELECT max(id) FROM hotlist_entry))")
     finally:
         await engine.dispose()
     return time.perf_counter() - t0

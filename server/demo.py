@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ READS = [
     Read("the stolen Tacoma again a minute later: folded into the open hit", "ABC1234", "AK",
          vehicle={"make": "TOYT", "color": "BLK", "type": "PK"}, expect="folded"),
     Read("a car whose owner is wanted", "WNT5150", "AK", vehicle={"make": "DODG", "color": "BLU"}, expect="hit"),
+    Read("a stolen Camry from the imported NCIC extract", "SMP1001", "AK",
+         vehicle={"make": "TOYT", "color": "BLK", "type": "4D"}, expect="hit"),
 ]
 
 
@@ -117,6 +120,7 @@ class Demo:
         self.received: dict[str, list[dict[str, Any]]] = {}
         self.sent_at: dict[str, float] = {}
         self.latencies: list[float] = []
+        self.import_summary: dict[str, Any] = {}
 
     async def login(self, username: str) -> str:
         body = await _json(await self.http.post("/api/v1/auth/token", json={"username": username,
@@ -152,6 +156,17 @@ class Demo:
             await _json(await self.http.post("/api/v1/hotlist/entries", json=entry, headers=admin))
         console.print(f"[bold]Hot list loaded:[/] {len(HOTLIST)} entries "
                       f"({', '.join(sorted({e['category'] for e in HOTLIST}))})")
+        # The nightly NCIC extract, as a department receives it: a full refresh of the NCIC list.
+        extract = (resources.files("server.hotlist") / "samples" / "ncic-sample.txt").read_bytes()
+        summary = self.import_summary = await _json(await self.http.post(
+            "/api/v1/hotlist/imports", params={"source": "NCIC", "format": "ncic", "replace": "true"},
+            content=extract, headers=admin))
+        refused = ", ".join(f"{code} {n}" for code, n in summary["refused"].items())
+        console.print(f"[bold]NCIC extract imported:[/] {summary['lines']} lines, {summary['imported']} entries "
+                      f"loaded, {summary['merged']} merged; refused by policy II: {refused}; {summary['skipped']} "
+                      f"junk plates skipped; {summary['expired']} expired; {summary['bad']} bad lines"
+                      + (f" (first: line {summary['errors'][0]['line']}: {summary['errors'][0]['detail']})"
+                         if summary["errors"] else ""))
 
     async def listen(self, name: str, ready: asyncio.Event) -> None:
         headers = {"Authorization": f"Bearer {self.tokens[name]}"}
@@ -292,6 +307,9 @@ class Demo:
                                                                                           else "none"))
             if got != r.expect:
                 problems.append(f"{r.plate}: expected {r.expect}, got {got} (HTTP {status})")
+        summary = self.import_summary
+        if not (summary["imported"] > 0 and summary["refused"] and summary["skipped"] and summary["bad"]):
+            problems.append(f"the NCIC extract's import did not load, refuse, skip and report as it should: {summary}")
         new_hits = sum(1 for r in READS if r.expect == "hit")
         table = Table(title="Alerts received")
         table.add_column("recipient")

@@ -35,10 +35,12 @@ def upgrade() -> None:
     sa.Column('updated', sa.Integer(), nullable=False),
     sa.Column('removed', sa.Integer(), nullable=False),
     sa.Column('unchanged', sa.Integer(), nullable=False),
+    sa.Column('delisted', sa.Integer(), nullable=False),
     sa.Column('skipped', sa.Integer(), nullable=False),
     sa.Column('expired', sa.Integer(), nullable=False),
     sa.Column('bad', sa.Integer(), nullable=False),
     sa.Column('refused', sa.JSON(), nullable=False),
+    sa.Column('problems', sa.JSON(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('started_by', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id')
@@ -64,6 +66,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_hotlist_listing_entry_id'), ['entry_id'], unique=False)
 
     # ### end Alembic commands ###
+    # Entries added before listings existed get theirs, so every listed entry has at least one.
+    op.execute("INSERT INTO hotlist_listing (entry_id, source, case_number, justification, priority, expires_at) "
+               "SELECT id, source, case_number, justification, priority, expires_at FROM hotlist_entry "
+               "WHERE removed_at IS NULL")
 
 
 def downgrade() -> None:

@@ -71,11 +71,12 @@ def raise_hits(conn: Connection, matched: Sequence[tuple[Mapping[str, Any], list
 
 
 def _still_listed(conn: Connection, reads: list) -> list:  # noqa: ANN001
-    """The reads whose entry the database still lists: the index is updated just after an entry's removal is
-    committed, and in that moment a read must not raise a hit on it (the database is the source of truth)."""
-    withdrawn = set(conn.scalars(select(ENTRY.c.id).where(ENTRY.c.id.in_({c.entry.id for _, _, c in reads}),
-                                                          ENTRY.c.removed_at.is_not(None))))
-    return [r for r in reads if r[2].entry.id not in withdrawn] if withdrawn else reads
+    """The reads whose entry the database lists, as the index has it. The index is written just before an
+    import commits and just after a removal does; in those moments a read must not raise a hit (the database is
+    the source of truth), and an id freed by a rolled-back import may belong to another plate by now."""
+    listed = set(conn.execute(select(ENTRY.c.id, ENTRY.c.plate).where(
+        ENTRY.c.id.in_({c.entry.id for _, _, c in reads}), ENTRY.c.removed_at.is_(None))).all())
+    return [r for r in reads if (r[2].entry.id, r[2].entry.plate) in listed]
 
 
 def _unsuppressed(conn: Connection, reads: list) -> list:  # noqa: ANN001

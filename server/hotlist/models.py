@@ -89,9 +89,11 @@ class HotlistImport(SQLModel, table=True):
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    delisted: int = 0
     skipped: int = 0
     expired: int = 0
     bad: int = 0
     refused: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    problems: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # first bad lines
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     started_by: int | None = None

@@ -43,6 +43,16 @@ class EntryRemove(Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=3, max_length=500, pattern=MULTI_LINE)]
 
 
+class ListingPublic(Struct):
+    """One source's record behind an entry: a plate listed by NCIC and by APSIN is one entry with two listings."""
+
+    source: str
+    case_number: str
+    justification: str
+    priority: int
+    expires_at: datetime | None
+
+
 class EntryPublic(Struct):
     id: int
     plate: str
@@ -58,8 +68,60 @@ class EntryPublic(Struct):
     created_at: datetime
     removed_at: datetime | None
     removed_reason: str | None
+    listings: list[ListingPublic] = []
 
 
 class EntryList(Struct):
     entries: list[EntryPublic]
     count: int
+
+
+class ImportProblem(Struct):
+    line: int
+    detail: str
+
+
+class ImportPublic(Struct):
+    """What an import did. ``errors`` lists the first bad lines (``bad`` counts them all); ``refused`` counts, by the
+    source's code, the records whose list type has no place in policy II."""
+
+    id: int
+    source: str
+    format: str
+    replace: bool
+    status: Literal["running", "writing", "succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    lines: int
+    imported: int
+    merged: int
+    updated: int
+    unchanged: int
+    delisted: int
+    removed: int
+    skipped: int
+    expired: int
+    bad: int
+    refused: dict[str, int]
+    errors: list[ImportProblem]
+    filename: str | None = None
+    error: str | None = None
+
+
+class ImportList(Struct):
+    imports: list[ImportPublic]
+
+
+class SourceStatus(Struct):
+    """A source's list as matching sees it: how many entries it lists, and how fresh its last full list is."""
+
+    source: str
+    entries: int
+    last_refresh_at: datetime | None
+    last_import: ImportPublic | None
+    stale: bool
+    stale_after_hours: float
+
+
+class SourceList(Struct):
+    sources: list[SourceStatus]
