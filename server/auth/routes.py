@@ -45,8 +45,10 @@ class TokenController(Controller):
     before_request = strict_json_body
 
     @post("/token", status_code=200, summary="Sign in with username and password")
-    async def token(self, data: JSONBody[TokenRequest], db: DbSession, resources: ServerResources) -> TokenResponse:
-        return await _service(db, resources).login(data.username, data.password)
+    async def token(self, data: JSONBody[TokenRequest], request: Request, db: DbSession,
+                    resources: ServerResources) -> TokenResponse:
+        return await _service(db, resources).login(data.username, data.password,
+                                                   request.client.host if request.client else None)
 
     @post("/refresh", status_code=200, summary="Trade a refresh token for a new pair (the old one stops working)")
     async def refresh(self, data: JSONBody[RefreshRequest], db: DbSession, resources: ServerResources) -> TokenResponse:
@@ -81,7 +83,8 @@ class AdminController(Controller):
           summary="Grant or withdraw ALPR access (policy F.5; Chief or designee)")
     async def access_grant(self, user_id: UserId, data: JSONBody[AccessGrant], request: Request, db: DbSession,
                            resources: ServerResources) -> UserPublic:
-        return await _service(db, resources).set_access_grant(user_id, data, request.user)
+        return await _service(db, resources).set_access_grant(user_id, data, request.user,
+                                                              request.client.host if request.client else None)
 
     @post("/units", guards=[users("admin")], summary="Register a patrol unit")
     async def create_unit(self, data: JSONBody[UnitCreate], db: DbSession, resources: ServerResources) -> UnitPublic:

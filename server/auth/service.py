@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.alerts.service import CAMERA_CHANGED, USER_CHANGED, control_event
+from server.audit.service import Actor
 from server.auth.models import Camera, RefreshToken, Unit, User
 from server.auth.principals import UserPrincipal
 from server.auth.schemas import (
@@ -44,6 +45,10 @@ def user_public(u: User) -> UserPublic:
                       training_completed_at=as_utc(u.training_completed_at), access_granted=u.access_granted)
 
 
+def _primary(roles: list[str]) -> str:
+    return UserPrincipal(0, "", "", frozenset(roles), None, False, False).primary_role
+
+
 def _bad_login() -> ApiError:
     # The same answer for an unknown name and a wrong password: no account enumeration.
     return ApiError(401, "invalid_credentials", "wrong username or password")
@@ -64,13 +69,16 @@ class AuthService:
         await self.session.commit()
         return TokenResponse(access_token=access.token, expires_in=access.expires_in, refresh_token=refresh.token)
 
-    async def login(self, username: str, password: str) -> TokenResponse:
+    async def login(self, username: str, password: str, address: str | None = None) -> TokenResponse:
         user = (await self.session.scalars(select(User).where(User.username == username))).first()
         if not await self.hasher.verify_async(user.password_hash if user else None, password) or user is None:
+            await self.res.audit.record(Actor(None, username, "none", address), "login_failed")
             raise _bad_login()
         if not user.is_active:
             raise ApiError(403, "account_disabled", f"{username} is deactivated")
-        return await self._issue_pair(user)
+        pair = await self._issue_pair(user)
+        await self.res.audit.record(Actor(user.id, user.username, _primary(user.role_list), address), "login")
+        return pair
 
     async def refresh(self, token: str) -> TokenResponse:
         try:
@@ -136,11 +144,15 @@ class AuthService:
         await self._user_changed(user)
         return user_public(user)
 
-    async def set_access_grant(self, user_id: int, data: AccessGrant, actor: UserPrincipal) -> UserPublic:
+    async def set_access_grant(self, user_id: int, data: AccessGrant, actor: UserPrincipal,
+                               address: str | None = None) -> UserPublic:
         user = await self._user(user_id)
         user.access_granted, user.access_grant_note = data.granted, data.note
         user.access_granted_by, user.access_granted_at = actor.id, utcnow()
         await self.session.commit()
+        await self.res.audit.record(Actor(actor.id, actor.username, "chief", address), "access_grant",
+                                    subject=f"user:{user.id}", details={"user": user.username,
+                                                                        "granted": data.granted, "note": data.note})
         await self._user_changed(user)
         return user_public(user)
 

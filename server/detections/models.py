@@ -42,4 +42,17 @@ class DetectionImage(SQLModel, table=True):
     detection_id: str = Field(foreign_key="detection.id", primary_key=True, max_length=36)
     kind: str = Field(primary_key=True, max_length=16)
     content_type: str
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # AES-256-GCM ciphertext under key_id
+    # The image's own data key; null only for images stored before encryption at rest.
+    key_id: str | None = Field(default=None, max_length=32, index=True)
+
+
+class DataKey(SQLModel, table=True):
+    """One image's AES-256 data key, wrapped by a key-encryption key; deleting it shreds the image for good."""
+
+    __tablename__ = "data_key"
+
+    id: str = Field(primary_key=True, max_length=32)
+    kek_id: str = Field(max_length=16, index=True)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))

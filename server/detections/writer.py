@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 
 from server.auth.principals import CameraPrincipal
 from server.db import create_sqlite_writer_engine, utcnow
-from server.detections.models import Detection, DetectionImage
+from server.detections.evidence import seal_images
+from server.detections.models import DataKey, Detection, DetectionImage
 from server.detections.schemas import IngestResult
 from server.detections.validation import CleanDetection
 from server.errors import ApiError
@@ -40,6 +41,7 @@ T = TypeVar("T")
 MAX_GROUP_ITEMS = 2000
 DETECTION_INSERT = Detection.__table__.insert()
 IMAGE_INSERT = DetectionImage.__table__.insert()
+KEY_INSERT = DataKey.__table__.insert()
 
 
 def _shutting_down() -> ApiError:
@@ -67,10 +69,12 @@ def _row(c: CleanDetection, camera: CameraPrincipal, received: datetime) -> dict
 
 
 def _write_group(conn: Connection, rows: list[dict[str, Any]], images: list[dict[str, Any]],
-                 matched: list, fold_window: timedelta) -> tuple[list[Raised], dict[str, dict[str, Any]]]:  # noqa: ANN001
-    """The group's whole transaction: its reads, their images, and the hits they raise or fold into."""
+                 keys: list[dict[str, Any]], matched: list, fold_window: timedelta,
+                 ) -> tuple[list[Raised], dict[str, dict[str, Any]]]:
+    """The group's whole transaction: its reads, their sealed images and keys, and the hits they raise or fold into."""
     conn.execute(DETECTION_INSERT, rows)
     if images:
+        conn.execute(KEY_INSERT, keys)
         conn.execute(IMAGE_INSERT, images)
     return raise_hits(conn, matched, fold_window) if matched else ([], {})
 
@@ -164,6 +168,11 @@ class IngestWriter:
                     raise
         raise AssertionError("unreachable")
 
+    async def run_in_write_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Other bulk writers (the retention purge) queue here beside ingest groups instead of contending for
+        SQLite's write lock, whose busy wait sleeps in whole milliseconds and would show in alert latency."""
+        return await self._in_transaction(fn, *args)
+
     async def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(connection, *args) in one transaction: one thread hand-off on SQLite, run_sync elsewhere."""
         if self._sqlite is not None:
@@ -191,14 +200,15 @@ class IngestWriter:
             if fresh:
                 received = utcnow()
                 rows = [_row(c, camera, received) for camera, c in fresh.values()]
-                images = [{"detection_id": c.id, "kind": k, "content_type": ct, "data": data}
-                          for _, c in fresh.values() for k, (ct, data) in c.images.items()]
+                # Encrypted before they reach the database: no plaintext image is ever stored (policy H.1b).
+                images, keys = seal_images(res.keyring, [(c.id, k, ct, data) for _, c in fresh.values()
+                                                         for k, (ct, data) in c.images.items()])
                 t0 = time.perf_counter()
                 matches = await res.index.match_many([(r["plate"], r["state"]) for r in rows], session)
                 res.metrics.match_latency.observe(time.perf_counter() - t0)
                 matched = [(row, cands) for row, cands in zip(rows, matches, strict=True) if cands]
                 raised, first_rows = await self._in_transaction(
-                    _write_group, rows, images, matched, timedelta(seconds=res.settings.fold_window_seconds))
+                    _write_group, rows, images, keys, matched, timedelta(seconds=res.settings.fold_window_seconds))
                 events, new_hits = announce(raised, first_rows)
                 res.metrics.detections.inc(len(fresh))
                 for r in raised:

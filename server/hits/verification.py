@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.alerts.delivery import AlertEvent
 from server.alerts.service import ROLE_RTCC, ROLE_SUPERVISOR
+from server.audit.service import Actor
 from server.auth.principals import UserPrincipal
 from server.db import as_utc, utcnow
 from server.errors import ApiError, not_found
@@ -133,6 +134,8 @@ class VerificationService:
         await self.session.commit()
         self.session.expire_all()
         detail = await hits.get_hit(viewer, hit_id)
+        await self.res.audit.record(Actor(viewer.id, viewer.username, role), "hit_step", subject=f"hit:{hit_id}",
+                                    details={"step": moved.event, "status": new.status, "outcome": new.outcome})
         await self._announce(detail, moved, viewer, step)
         return detail
 

@@ -14,8 +14,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
-SECRETS = ("POSTGRES_PASSWORD", "ALPR_SECRET_KEY")
+SECRETS = ("POSTGRES_PASSWORD", "ALPR_SECRET_KEY", "ALPR_KEK")
 INTERNAL_PORTS = {5432, 6379}
+KEK = "a2V5LWVuY3J5cHRpb24ta2V5LWZvci10ZXN0cy0zMmI="  # 32 bytes, base64
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -61,7 +62,7 @@ def _load(env: dict[str, str]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     """compose.yaml with every required secret provided."""
-    return _load({"POSTGRES_PASSWORD": "pg-secret", "ALPR_SECRET_KEY": "k" * 48})
+    return _load({"POSTGRES_PASSWORD": "pg-secret", "ALPR_SECRET_KEY": "k" * 48, "ALPR_KEK": KEK})
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ def test_alpr_serves_on_all_interfaces_port_8000(compose: dict[str, Any]) -> Non
 @pytest.mark.parametrize("secret", SECRETS)
 def test_missing_secret_stops_compose(secret: str) -> None:
     """Leaving a secret unset (or empty) is an error, not a silent default."""
-    env = {"POSTGRES_PASSWORD": "pg-secret", "ALPR_SECRET_KEY": "k" * 48}
+    env = {"POSTGRES_PASSWORD": "pg-secret", "ALPR_SECRET_KEY": "k" * 48, "ALPR_KEK": KEK}
     del env[secret]
     with pytest.raises(MissingVariable, match=secret):
         _load(env)

@@ -10,7 +10,7 @@ import pytest
 from server.settings import Settings, SettingsError, check_unknown_env, env_name, load_settings
 
 PROD = {"ALPR_ENV": "production", "ALPR_SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql+asyncpg://db/alpr",
-        "REDIS_URL": "redis://redis:6379/0"}
+        "REDIS_URL": "redis://redis:6379/0", "ALPR_KEK": "a2V5LWVuY3J5cHRpb24ta2V5LWZvci10ZXN0cy0zMmI="}
 
 
 @pytest.mark.parametrize("name", ["ALPR_RETENTION_DAY", "ALPR_SECRET", "ALPR_DATABASE_URL", "ALPR_REDIS_URL",
@@ -75,9 +75,10 @@ def test_production_with_everything_set_loads() -> None:
     assert s.env == "production" and s.signing_key() == "s" * 40
 
 
-@pytest.mark.parametrize("missing", ["ALPR_SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize("missing", ["ALPR_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALPR_KEK"])
 def test_production_without_a_required_setting_is_refused(missing: str) -> None:
-    """Production refuses to start without a secret key, a database URL or a Redis URL, naming what is missing."""
+    """Production refuses to start without a secret key, a database URL, a Redis URL or a key-encryption key, naming
+    what is missing."""
     env = {k: v for k, v in PROD.items() if k != missing}
     with pytest.raises(SettingsError, match=missing):
         load_settings(env)
