@@ -1,0 +1,104 @@
+"""US plate syntax and OCR-confusion-aware correction of a read (pure: no I/O, no model)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ocr_worker import ALPHABET
+from server.hotlist.matching import OCR_CONFUSION_CLASSES
+
+LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+DIGITS = frozenset("0123456789")
+
+# The server's hot-list matching uses the same confusion classes (0/O/D/Q, 1/I/L, 2/Z, ...): syntax may
+# swap a character only within its class (never 'A' for '7' because a template wants a digit). Small, blurred
+# plate fonts add one pair the server's classes lack: an open-topped 4 reads as L.
+EXTRA_CONFUSIONS = ("4L",)
+CLASS_OF: Mapping[str, str] = {
+    ch: "".join(dict.fromkeys(cls + "".join(e for e in EXTRA_CONFUSIONS if ch in e)))
+    for cls in OCR_CONFUSION_CLASSES for ch in cls
+}
+
+# Letter/digit layouts that US states issue in bulk (L letter, D digit), with a rough share of plates
+# on the road. Vanity and specialty plates follow none, so a read that fits no template is kept as
+# read: a template only decides between the two readings of a confusable glyph.
+TEMPLATES: Mapping[str, float] = {
+    "LLLDDDD": 0.12, "DLLLDDD": 0.10, "LLLDDD": 0.12, "DDDLLL": 0.06, "LLDDDD": 0.04,
+    "DLLDDD": 0.03, "DDDLLLL": 0.02, "LLLLDDD": 0.02, "LDDDDLL": 0.01, "DDLLDDD": 0.02,
+    "LLDDDDD": 0.02, "DDDDLL": 0.01, "DLDDDDL": 0.01, "DDDDDDD": 0.02, "DDDDDD": 0.02,
+    "LLDLDDD": 0.01, "DDDLDDD": 0.01, "LDDLLL": 0.01, "DLLDDDD": 0.01, "LLLDDDL": 0.01,
+}
+# How much fitting a common layout is worth against the recogniser's own preference, in log-probability.
+# Small: the layout breaks a near tie between confusable glyphs and never overrules a clear read (vanity and
+# specialty plates follow no layout; a stronger prior miscorrected as many reads as it fixed).
+TEMPLATE_BONUS = math.log(6.0)
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """A plate string after correction, and which positions syntax changed."""
+
+    plate: str
+    changed: tuple[int, ...]
+    template: str | None
+
+
+def layout(plate: str) -> str:
+    """The L/D layout of a plate string ('ABC123' -> 'LLLDDD')."""
+    return "".join("D" if ch in DIGITS else "L" for ch in plate)
+
+
+def correct(plate: str, probs: Sequence[Mapping[str, float]] | None = None) -> Corrected:
+    """Resolve confusable glyphs by plate syntax where the recogniser was unsure.
+
+    `probs` holds, per position, the recogniser's probability of each character (missing = 0). Without
+    it every character counts as read with probability 0.9 and its confusable twin 0.1.
+    """
+    plate = "".join(ch for ch in plate.upper() if ch in ALPHABET)
+    if probs is None:
+        probs = [{ch: 0.9} | {o: 0.1 / (len(CLASS_OF[ch]) - 1) for o in CLASS_OF[ch] if o != ch}
+                 if ch in CLASS_OF else {ch: 1.0} for ch in plate]
+    if len(probs) != len(plate):
+        raise ValueError("one probability table per character")
+
+    def score(chars: str) -> float:
+        return sum(math.log(max(p.get(c, 0.0), 1e-6)) for c, p in zip(chars, probs, strict=True))
+
+    best, best_score, best_template = plate, score(plate), None
+    for template, share in TEMPLATES.items():
+        if len(template) != len(plate):
+            continue
+        chars = []
+        for ch, kind, p in zip(plate, template, probs, strict=True):
+            if (ch in DIGITS) == (kind == "D"):
+                chars.append(ch)
+                continue
+            # The most probable member of the character's confusion class that the template allows.
+            twins = [o for o in CLASS_OF.get(ch, "") if (o in DIGITS) == (kind == "D")]
+            if not twins:
+                break
+            chars.append(max(twins, key=lambda o: p.get(o, 0.0)))
+        else:
+            candidate = "".join(chars)
+            s = score(candidate) + TEMPLATE_BONUS + math.log(share / 0.12)
+            if s > best_score:
+                best, best_score, best_template = candidate, s, template
+    changed = tuple(i for i, (a, b) in enumerate(zip(plate, best, strict=True)) if a != b)
+    return Corrected(best, changed, best_template)
+
+
+def plausible(plate: str) -> float:
+    """How much a string looks like a US plate number, 0..1 (length, character mix)."""
+    n = len(plate)
+    if n < 2 or n > 8 or any(ch not in ALPHABET for ch in plate):
+        return 0.0
+    length_score = {2: 0.2, 3: 0.4, 4: 0.6, 5: 0.8, 6: 1.0, 7: 1.0, 8: 0.7}[n]
+    # All-letter runs of 5+ are usually words (state names, slogans) rather than plate numbers.
+    letters = sum(ch in LETTERS for ch in plate)
+    if letters == n and n >= 5:
+        length_score *= 0.5
+    if layout(plate) in TEMPLATES:
+        length_score = min(1.0, length_score * 1.1)
+    return length_score

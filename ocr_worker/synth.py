@@ -1,0 +1,111 @@
+"""Plates and dash-camera scenes the project renders itself (PIL): for tests and recogniser training."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
+PLATE_FONTS = ("DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono-Bold.ttf",
+               "DejaVuSansCondensed.ttf", "DejaVuSerifCondensed-Bold.ttf")
+
+
+def font_path(name: str = "DejaVuSansCondensed-Bold.ttf") -> str | None:
+    for d in FONT_DIRS:
+        for p in Path(d).rglob(name) if Path(d).is_dir() else ():
+            return str(p)
+    return None
+
+
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = font_path(name)
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
+
+
+def render_plate(text: str, top: str | None = None, bottom: str | None = None, *, width: int = 320,
+                 height: int = 160, font: str = "DejaVuSansCondensed-Bold.ttf", ink: tuple = (20, 30, 90),
+                 paper: tuple = (235, 235, 228), stretch: float = 1.0) -> np.ndarray:
+    """A US-style plate (RGB array): the number large in the middle, optional state name and slogan."""
+    img = Image.new("RGB", (width, height), paper)
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([2, 2, width - 3, height - 3], outline=ink, width=3)
+    # The number: 45% of the plate's height, drawn on its own canvas so it can be squeezed like plate fonts.
+    size = int(height * 0.5)
+    f = _font(font, size)
+    box = draw.textbbox((0, 0), text, font=f)
+    tw, th = box[2] - box[0], box[3] - box[1]
+    layer = Image.new("L", (tw + 4, th + 4), 0)
+    ImageDraw.Draw(layer).text((2 - box[0], 2 - box[1]), text, font=f, fill=255)
+    target_w = min(int(width * 0.9), int(tw * stretch))
+    layer = layer.resize((max(1, target_w), int(height * 0.45)), Image.BICUBIC)
+    img.paste(Image.new("RGB", layer.size, ink), ((width - layer.width) // 2, int(height * 0.28)), layer)
+    small = _font("DejaVuSans-Bold.ttf", int(height * 0.13))
+    for words, y in ((top, int(height * 0.06)), (bottom, int(height * 0.80))):
+        if words:
+            b = draw.textbbox((0, 0), words, font=small)
+            draw.text(((width - (b[2] - b[0])) // 2, y), words, font=small, fill=ink)
+    return np.array(img)
+
+
+def random_plate_text(rng: random.Random) -> str:
+    """A plate string in a common US layout (or, sometimes, a vanity one)."""
+    letters, digits = "ABCDEFGHJKLMNPRSTUVWXYZ", "0123456789"
+    layout = rng.choice(["LLLDDDD", "DLLLDDD", "LLLDDD", "DDDLLL", "LLDDDD", "DLLDDD", "DDDLLLL", "LLLLDDD",
+                         "DDLLDDD", "DDDDDD", "LDDDDL", "LLLLLL", "LLLLL", "DDDDD", "DDDDDDD"])
+    return "".join(rng.choice(letters if k == "L" else digits) for k in layout)
+
+
+def scene(plate: np.ndarray, size: tuple[int, int] = (640, 360), at: tuple[int, int] = (260, 260),
+          plate_width: int = 90, body: tuple = (150, 20, 25), background: tuple = (120, 125, 120)) -> np.ndarray:
+    """A dash-camera frame (BGR): a car's rear (body colour, RGB) with the plate on it, on a plain road."""
+    w, h = size
+    img = Image.new("RGB", (w, h), background)
+    draw = ImageDraw.Draw(img)
+    pw = plate_width
+    ph = pw // 2
+    x, y = at
+    # Real proportions: a plate is about a sixth of a car's width; the rear window sits two plate widths up.
+    draw.rounded_rectangle([x - int(2.25 * pw), y - int(2.4 * pw), x + int(3.25 * pw), y + int(1.2 * ph)],
+                           radius=12, fill=body)
+    draw.rectangle([x - int(1.8 * pw), y - int(2.2 * pw), x + int(2.8 * pw), y - int(1.4 * pw)], fill=(40, 45, 55))
+    img.paste(Image.fromarray(plate).resize((pw, ph), Image.LANCZOS), (x, y))
+    return np.array(img)[:, :, ::-1].copy()
+
+
+def degrade(frame: np.ndarray, rng: np.random.Generator, blur: float = 1.0, noise: float = 6.0) -> np.ndarray:
+    """Motion-ish blur and sensor noise, as a moving dash camera records."""
+    img = Image.fromarray(frame[:, :, ::-1]).filter(ImageFilter.GaussianBlur(blur))
+    arr = np.asarray(img, dtype=np.float32)[:, :, ::-1] + rng.normal(0, noise, frame.shape)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def passing_car(text: str, n: int = 24, size: tuple[int, int] = (640, 360), seed: int = 0,
+                state: str | None = "TEXAS", body: tuple = (30, 60, 150)) -> list[np.ndarray]:
+    """Frames of a car driving across the view and closer: the plate moves and grows, with blur and noise."""
+    rng = np.random.default_rng(seed)
+    plate = render_plate(text, state)
+    out = []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        pw = int(80 + 40 * t)
+        at = (int(120 + 300 * t), int(230 + 30 * t))
+        frame = scene(plate, size=size, at=at, plate_width=pw, body=body)
+        out.append(degrade(frame, rng, blur=float(rng.uniform(0.6, 1.4)), noise=float(rng.uniform(3, 8))))
+    return out
+
+
+def write_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> str:
+    """Write BGR frames as an MJPEG .avi (the codec every OpenCV build can write and read back)."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    try:
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
