@@ -42,13 +42,21 @@ SIGN_IN_ERRORS: dict[Operation, tuple[int, ...]] = {
     ("post", "/api/v1/auth/device-token"): (401, 403),
 }
 # A unit named in the body that does not exist is a 404, as for ids in the path.
-BODY_NOT_FOUND: frozenset[Operation] = frozenset({("post", "/api/v1/users"), ("post", "/api/v1/cameras")})
+BODY_NOT_FOUND: frozenset[Operation] = frozenset({("post", "/api/v1/users"), ("post", "/api/v1/cameras"),
+                                                  ("post", "/api/v1/exports")})
 # 409: the resource exists in a state that refuses the call.
 CONFLICTS: dict[Operation, str] = {
     ("post", "/api/v1/users"): "username_taken",
     ("post", "/api/v1/units"): "call_sign_taken",
     ("delete", "/api/v1/hotlist/entries/{entry_id}"): "already_removed",
     ("delete", "/api/v1/suppressions/{suppression_id}"): "already_lifted",
+    ("post", "/api/v1/cases"): "case_exists",
+    ("post", "/api/v1/cases/{case_number}/detections"): "case_closed",
+    ("post", "/api/v1/cases/{case_number}/close"): "case_closed",
+    ("post", "/api/v1/retention/run"): "purge_running",
+    ("post", "/api/v1/exports/{export_id}/approve"): "not_pending",
+    ("get", "/api/v1/exports/{export_id}/bundle"): "already_produced",
+    ("get", "/api/v1/detections/{detection_id}/images/{kind}"): "image_unreadable",
 }
 STEP_PATH = re.compile(r"^/api/v1/hits/\{hit_id\}/(apsin|visual|driver|action|close)$")
 # 503 while the server shuts down: the camera resends the read (to this server later, or another).
@@ -92,6 +100,14 @@ TAGS = [
                                       "beside this file.",
      "externalDocs": {"description": "AsyncAPI description of /ws/alerts", "url": "asyncapi.yaml"}},
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics; no token needed."},
+    {"name": "investigation", "description": "Search of stored reads and record views: each states a case number, "
+                                             "a purpose from the list and a sentence of detail (a vague one is a "
+                                             "422), and is written to the audit trail."},
+    {"name": "cases", "description": "Criminal cases and the detections they hold past the retention period."},
+    {"name": "retention", "description": "The purge of expired detections and the daily ledger of counts."},
+    {"name": "exports", "description": "Evidence exports: requested, approved by the Chief (policy F.4), "
+                                       "produced once."},
+    {"name": "audit", "description": "The hash-chained audit trail: query, export, verify; flags for review."},
 ]
 
 ERROR_CODE = {"type": "string", "description": "Machine code, stable across releases (snake_case)"}
@@ -494,6 +510,18 @@ def _operation_specifics(doc: dict[str, Any]) -> None:
             "200": {"description": "Database and Redis reachable, hot-list index present", **ready},
             "503": {"description": "Not ready: `checks` says what failed", **copy.deepcopy(ready)},
         }
+    # Optional bodies (a reason, a note): Litestar marks every declared body required.
+    for path in ("/api/v1/cases/{case_number}/close", "/api/v1/exports/{export_id}/approve"):
+        if path in paths:
+            paths[path]["post"]["requestBody"]["required"] = False
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    image = "/api/v1/detections/{detection_id}/images/{kind}"
+    if image in paths:
+        paths[image]["get"]["responses"]["200"]["content"] = {"image/jpeg": binary, "image/png": copy.deepcopy(binary)}
+    if "/api/v1/audit/export" in paths:
+        paths["/api/v1/audit/export"]["get"]["responses"]["200"]["content"] = {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEventPublic"}}}}
     if "/healthz" in paths:
         paths["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] = {
             "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.alerts.delivery import DeliveryLog
 from server.alerts.service import AlertHub
+from server.audit.service import AuditLog
 from server.auth.cameras import CameraRegistry
 from server.auth.passwords import SecretHasher
 from server.auth.tokens import TokenService
+from server.common.crypto import Keyring
 from server.db import create_engine, session_factory, upgrade_database_async
 from server.detections.writer import IngestWriter
 from server.embedded_redis import EmbeddedRedis
@@ -42,15 +44,21 @@ class Resources:
     hub: AlertHub
     metrics: Metrics
     cameras: CameraRegistry
+    keyring: Keyring
     ingest_writer: IngestWriter = field(init=False)
+    audit: AuditLog = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingest_writer = IngestWriter(self)
+        self.audit = AuditLog(self)
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Database migrated, Redis reachable (embedded when no REDIS_URL), index built, hub reading."""
+async def open_resources(settings: Settings, serving: bool = True) -> AsyncIterator[Resources]:
+    """Database migrated, Redis reachable (embedded when no REDIS_URL), index built, hub reading.
+
+    ``serving=False`` is for the operator's tools (``alpr hotlist import``): the index is rebuilt only if Redis lost
+    it, and no hub, ingest writer or background chore runs."""
     embedded = None
     redis_url = settings.redis_url
     if not redis_url:
@@ -74,23 +82,34 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         metrics = Metrics()
         index = HotlistIndex(redis)
         async with sessions() as session:
-            await index.rebuild(session)
+            await (index.rebuild(session) if serving else index.rebuild_if_missing(session))
         cameras = CameraRegistry(redis, sessions)
         hub = AlertHub(hub_redis, metrics, settings.socket_queue_size, on_camera_changed=cameras.forget)
-        await hub.start()
+        if serving:
+            await hub.start()
         tokens = TokenService(settings.signing_key(), settings.token_issuer, settings.token_audience)
         res = Resources(settings=settings, engine=engine, sessions=sessions, redis=redis, tokens=tokens,
                         hasher=SecretHasher(settings.password_hash_profile), index=index,
-                        delivery=DeliveryLog(redis, settings.delivery_log_length, settings.ack_resend_seconds), hub=hub, metrics=metrics, cameras=cameras)
+                        delivery=DeliveryLog(redis, settings.delivery_log_length, settings.ack_resend_seconds), hub=hub, metrics=metrics, cameras=cameras,
+                        keyring=Keyring(*settings.key_encryption_keys()))
         from server.auth.service import bootstrap_admin
 
+        if not serving:
+            yield res
+            return
         await bootstrap_admin(res)
         res.ingest_writer.start()
         from server.alerts.redelivery import resend_due
         from server.hits.withdrawal import withdraw_expired
+        from server.hotlist.watch import watch_folder
 
         chores = [every(min(1.0, settings.ack_resend_seconds / 4), resend_due, res),
                   every(settings.expiry_sweep_seconds, withdraw_expired, res)]
+        if settings.hotlist_watch_dir is not None:
+            chores.append(every(settings.hotlist_watch_seconds, watch_folder, res))
+        from server.retention.service import scheduled_purge
+
+        chores.append(every(settings.retention_interval_seconds, scheduled_purge, res))
         try:
             yield res
         finally:
@@ -98,6 +117,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
                 task.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
             await res.ingest_writer.stop()
+            await res.audit.close()
     finally:
         if hub:
             await hub.stop()

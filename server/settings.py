@@ -30,6 +30,23 @@ class Settings(BaseModel):
     redis_url: str | None = None
     secret_key: str | None = None
     retention_days: int = Field(default=14, ge=1, le=3650)
+    # How often the in-process purge runs, how many detections one purge transaction removes, and the pause
+    # between transactions: small batches keep each write lock short, so ingest never waits long behind one.
+    retention_interval_seconds: float = Field(default=3600, gt=0)
+    retention_batch_size: int = Field(default=100, ge=1, le=10_000)
+    retention_batch_pause_seconds: float = Field(default=0.005, ge=0, le=10)
+    # At most this share of the writer's time goes to the purge (it sleeps in proportion to each batch), so a
+    # backlog drains steadily without starving ingest.
+    retention_max_duty: float = Field(default=0.5, gt=0, le=1)
+    # Key-encryption key for evidence (AES-256, base64 of 32 bytes): wraps each image's own data key.
+    kek: str | None = None
+    # Former KEKs, comma-separated, still accepted for unwrapping until `alpr keys rotate` re-wraps under kek.
+    retired_keks: str | None = None
+    # Audit flags: this many searches for one plate by one account in a day without an open registered case,
+    # or a day's searches above this multiple of the account's daily average (and above search_flag_floor).
+    search_flag_repeats: int = Field(default=5, ge=2)
+    search_flag_volume_factor: float = Field(default=5.0, gt=1)
+    search_flag_floor: int = Field(default=50, ge=1)
     bootstrap_admin: str | None = None
     token_issuer: str = "alpr"
     token_audience: str = "alpr-api"
@@ -53,6 +70,14 @@ class Settings(BaseModel):
     delivery_log_length: int = Field(default=10_000, ge=100)
     # How often expired hot-list entries are looked for, to tell their open hits at once.
     expiry_sweep_seconds: float = Field(default=15, gt=0)
+    # Full lists dropped here (SOURCE[_anything].FORMAT, e.g. NCIC_2026-11-28.ncic) replace that source's list.
+    hotlist_watch_dir: Path | None = None
+    hotlist_watch_seconds: float = Field(default=60, gt=0)
+    # A source whose last good full refresh is older than this is flagged stale: stale lists cause bad stops.
+    hotlist_stale_hours: float = Field(default=24, gt=0)
+    hotlist_import_max_mb: int = Field(default=1024, ge=1)
+    # Plates added to the built-in skip list of junk plates, comma-separated ("NOPLATE,TBD").
+    hotlist_skip_extra: str = ""
     log_level: str = "INFO"
     # "fast-tests-only" makes test suites quick; production refuses it.
     password_hash_profile: Literal["strong", "fast-tests-only"] = "strong"
@@ -61,13 +86,22 @@ class Settings(BaseModel):
     def _secrets_outside_development(self) -> Settings:
         if self.env == "production":
             missing = [n for n, v in (("ALPR_SECRET_KEY", self.secret_key), ("DATABASE_URL", self.database_url),
-                                      ("REDIS_URL", self.redis_url)) if not v]
+                                      ("REDIS_URL", self.redis_url), ("ALPR_KEK", self.kek)) if not v]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)} set")
             if self.password_hash_profile != "strong":
                 raise ValueError("production needs ALPR_PASSWORD_HASH_PROFILE=strong")
             if len(self.secret_key or "") < 32:
                 raise ValueError("ALPR_SECRET_KEY must be at least 32 characters")
+        from server.common.crypto import CryptoError, parse_kek
+
+        for name, value in (("ALPR_KEK", self.kek), *(("ALPR_RETIRED_KEKS", k) for k in
+                                                        (self.retired_keks or "").split(",") if k.strip())):
+            if value:
+                try:
+                    parse_kek(value)
+                except CryptoError as exc:
+                    raise ValueError(f"{name}: {exc}") from exc
         if self.bootstrap_admin is not None and self.bootstrap_admin and ":" not in self.bootstrap_admin:
             raise ValueError("ALPR_BOOTSTRAP_ADMIN must look like name:password")
         return self
@@ -88,14 +122,24 @@ class Settings(BaseModel):
         """The token key: from the environment, else generated once and kept in the data dir."""
         if self.secret_key:
             return self.secret_key
-        key_file = self.data_dir / "secret.key"
+        return self._generated_key("secret.key", lambda: secrets.token_urlsafe(48))
+
+    def key_encryption_keys(self) -> tuple[str, list[str]]:
+        """The current KEK and the retired ones: from the environment, else (development) generated once."""
+        from server.common.crypto import generate_kek
+
+        current = self.kek or self._generated_key("kek.key", generate_kek)
+        return current, [k.strip() for k in (self.retired_keks or "").split(",") if k.strip()]
+
+    def _generated_key(self, name: str, make) -> str:  # noqa: ANN001 - a key factory
+        key_file = self.data_dir / name
         if key_file.exists():
             return _read_key(key_file)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
+        key = make()
         # Written whole to a private temporary file, then published with link(), which fails if the key file
         # exists: two processes starting at once agree on one key, and no one ever reads a half-written file.
-        tmp = self.data_dir / f".secret.key.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = self.data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w") as fh:
@@ -115,6 +159,9 @@ def _read_key(key_file: Path) -> str:
     key = key_file.read_text().strip()
     if not key:
         # Signing with an empty key would accept tokens anyone can forge.
+        if key_file.name == "kek.key":
+            # Never suggest deleting it: a new KEK cannot open a single stored image.
+            raise SettingsError(f"{key_file} is empty; restore it from the secret store, or set ALPR_KEK")
         raise SettingsError(f"{key_file} is empty; delete it to generate a new key, or set ALPR_SECRET_KEY")
     return key
 
