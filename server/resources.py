@@ -95,7 +95,10 @@ async def open_resources(settings: Settings, serving: bool = True) -> AsyncItera
         from server.auth.service import bootstrap_admin
 
         if not serving:
-            yield res
+            try:
+                yield res
+            finally:
+                await res.audit.close()
             return
         await bootstrap_admin(res)
         res.ingest_writer.start()
