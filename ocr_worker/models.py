@@ -23,7 +23,7 @@ def model_dir() -> Path:
 
 
 def plate_weights() -> Path | None:
-    """The recogniser fine-tuned on plates, shipped with this package, if present."""
+    """The recogniser fine-tuned on plates (written by ocr_worker/training/finetune.py, not kept in git), if present."""
     path = Path(__file__).resolve().parent / "weights" / "plates_g2.pth"
     return path if path.is_file() else None
 

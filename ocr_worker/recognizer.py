@@ -30,7 +30,7 @@ class Recognizer:
 
     def __init__(self, device: str | None = None, weights: Path | None = None) -> None:
         """device: 'cpu' or 'cuda' (default: a GPU when torch sees one); weights: a fine-tuned recogniser
-        (default: the committed plate weights when present, else EasyOCR's english_g2 as installed)."""
+        (default: the plate weights finetune.py writes, when present, else EasyOCR's english_g2 as installed)."""
         try:
             import easyocr
             import torch
