@@ -37,7 +37,16 @@ STAGES = [  # (module, class, method, label)
     ("server.detections.writer", "IngestWriter", "_store", "writer: whole group"),
     ("server.hotlist.index", "HotlistIndex", "match_many", "hot-list match (Redis)"),
     ("server.detections.writer", "IngestWriter", "_in_transaction", "group transaction (reads + hits, commit)"),
-    ("server.alerts.service", "AlertPublisher", "publish", "alert publish (XADD)"),
+    ("server.alerts.delivery", "DeliveryLog", "publish", "alert publish (Lua)"),
+]
+SYNC_STAGES = [  # (module, function, label): module-level functions, looked up by name when called
+    ("server.hits.raising", "_still_listed", "  raise: still listed (SELECT)"),
+    ("server.hits.raising", "_unsuppressed", "  raise: suppressions (SELECT)"),
+    ("server.hits.raising", "_open_hits", "  raise: open hits to fold into (SELECT)"),
+    ("server.hits.raising", "_store", "  raise: store hit, read, event (INSERTs)"),
+    ("server.detections.writer", "raise_hits", "  raise_hits, all"),
+    ("server.detections.writer", "announce", "announce (alert payloads)"),
+    ("server.detections.writer", "seal_images", "seal images"),
 ]
 TIMES: dict[str, list[float]] = {}
 
@@ -63,6 +72,25 @@ def install_wrappers() -> list[str]:
 
         setattr(cls, meth, make(orig, label))
         installed.append(label)
+    for mod_name, fn_name, label in SYNC_STAGES:
+        try:
+            mod = importlib.import_module(mod_name)
+            orig = getattr(mod, fn_name)
+        except (ImportError, AttributeError):
+            continue
+
+        def make_sync(orig, label):  # noqa: ANN001, ANN202
+            @functools.wraps(orig)
+            def wrapper(*a, **k):  # noqa: ANN002, ANN003, ANN202
+                t = time.perf_counter()
+                try:
+                    return orig(*a, **k)
+                finally:
+                    TIMES.setdefault(label, []).append(time.perf_counter() - t)
+            return wrapper
+
+        setattr(mod, fn_name, make_sync(orig, label))
+        installed.append(label.strip())
     return installed
 
 
@@ -96,17 +124,22 @@ async def run(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     world = await setup_world(base, password)
     statements: list[tuple[str, float]] = []
-    engine = app.state.resources.engine.sync_engine
+    res = app.state.resources
+    engines = [res.engine.sync_engine]
+    if getattr(res.ingest_writer, "_sqlite", None) is not None:  # SQLite: the writer thread's own engine
+        engines.append(res.ingest_writer._sqlite)
 
-    @event.listens_for(engine, "before_cursor_execute")
     def _before(conn, cursor, stmt, params, ctx, many):  # noqa: ANN001, ANN202
         conn.info["bench_t"] = time.perf_counter()
 
-    @event.listens_for(engine, "after_cursor_execute")
     def _after(conn, cursor, stmt, params, ctx, many):  # noqa: ANN001, ANN202
         words = stmt.split()
-        what = " ".join(words[:3]) if words[0] == "INSERT" else f"{words[0]} ... FROM {_from(words)}"
+        what = " ".join(words[:3]) if words[0] in ("INSERT", "UPDATE") else f"{words[0]} ... FROM {_from(words)}"
         statements.append((what, time.perf_counter() - conn.info.pop("bench_t", time.perf_counter())))
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", _before)
+        event.listen(engine, "after_cursor_execute", _after)
 
     rng = random.Random(3)
     headers = {"Authorization": f"Bearer {world.camera_token}"}

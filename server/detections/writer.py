@@ -32,6 +32,7 @@ from server.detections.validation import CleanDetection
 from server.errors import ApiError
 from server.hits.raising import Raised, announce, raise_hits
 from server.hits.service import HitService
+from server.prepared import Prepared
 
 if TYPE_CHECKING:
     from server.resources import Resources
@@ -39,9 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_GROUP_ITEMS = 2000
-DETECTION_INSERT = Detection.__table__.insert()
-IMAGE_INSERT = DetectionImage.__table__.insert()
-KEY_INSERT = DataKey.__table__.insert()
+DETECTION_INSERT = Prepared(Detection.__table__.insert(), columns=[
+    "id", "camera_id", "unit_id", "plate", "state", "confidence", "captured_at", "received_at", "lat", "lon",
+    "heading", "vehicle_make", "vehicle_model", "vehicle_color", "vehicle_type", "vehicle_features", "image_kinds"])
+IMAGE_INSERT = Prepared(DetectionImage.__table__.insert(),
+                        columns=["detection_id", "kind", "content_type", "data", "key_id"])
+KEY_INSERT = Prepared(DataKey.__table__.insert(), columns=["id", "kek_id", "wrapped", "created_at"])
 
 
 def _shutting_down() -> ApiError:
@@ -72,10 +76,10 @@ def _write_group(conn: Connection, rows: list[dict[str, Any]], images: list[dict
                  keys: list[dict[str, Any]], matched: list, fold_window: timedelta,
                  ) -> tuple[list[Raised], dict[str, dict[str, Any]]]:
     """The group's whole transaction: its reads, their sealed images and keys, and the hits they raise or fold into."""
-    conn.execute(DETECTION_INSERT, rows)
+    DETECTION_INSERT.many(conn, rows)
     if images:
-        conn.execute(KEY_INSERT, keys)
-        conn.execute(IMAGE_INSERT, images)
+        KEY_INSERT.many(conn, keys)
+        IMAGE_INSERT.many(conn, images)
     return raise_hits(conn, matched, fold_window) if matched else ([], {})
 
 

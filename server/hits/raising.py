@@ -22,9 +22,26 @@ from server.hits.schemas import HitPublic, encode
 from server.hits.service import detection_summary, entry_summary, hit_public, recipients, utc
 from server.hotlist.index import Candidate
 from server.hotlist.models import HotlistEntry
+from server.prepared import Prepared
 
 HIT, HIT_READ, HIT_EVENT, DETECTION = Hit.__table__, HitRead.__table__, HitEvent.__table__, Detection.__table__
 SUPPRESSION, ENTRY = Suppression.__table__, HotlistEntry.__table__
+_IDS = bindparam("ids", expanding=True)
+LISTED = Prepared(select(ENTRY.c.id, ENTRY.c.plate).where(ENTRY.c.id.in_(_IDS), ENTRY.c.removed_at.is_(None)),
+                  expanding=["ids"])
+SUPPRESSIONS = Prepared(
+    select(SUPPRESSION.c.id, SUPPRESSION.c.unit_id, SUPPRESSION.c.entry_id, SUPPRESSION.c.plate).where(
+        SUPPRESSION.c.entry_id.in_(_IDS), SUPPRESSION.c.expires_at > bindparam("now"),
+        SUPPRESSION.c.lifted_at.is_(None)), expanding=["ids"])
+OPEN_HITS = Prepared(select(HIT).where(HIT.c.entry_id.in_(_IDS), HIT.c.status != "closed",
+                                       HIT.c.last_read_at >= bindparam("earliest")).order_by(HIT.c.id),
+                     expanding=["ids"])
+HIT_COLUMNS = [c.key for c in HIT.columns if c.key != "id"]
+INSERT_HIT = Prepared(insert(HIT).returning(HIT.c.id), columns=HIT_COLUMNS)
+FOLD_HIT = Prepared(update(HIT).where(HIT.c.id == bindparam("hid")).values(
+    read_count=bindparam("n"), last_read_at=bindparam("at")))
+INSERT_HIT_READ = Prepared(insert(HIT_READ), columns=["hit_id", "detection_id"])
+INSERT_HIT_EVENT = Prepared(insert(HIT_EVENT), columns=["hit_id", "kind", "at", "actor_id", "actor_role", "data"])
 
 
 @dataclass(slots=True)
@@ -74,8 +91,7 @@ def _still_listed(conn: Connection, reads: list) -> list:  # noqa: ANN001
     """The reads whose entry the database lists, as the index has it. The index is written just before an
     import commits and just after a removal does; in those moments a read must not raise a hit (the database is
     the source of truth), and an id freed by a rolled-back import may belong to another plate by now."""
-    listed = set(conn.execute(select(ENTRY.c.id, ENTRY.c.plate).where(
-        ENTRY.c.id.in_({c.entry.id for _, _, c in reads}), ENTRY.c.removed_at.is_(None))).all())
+    listed = set(LISTED.rows(conn, {"ids": sorted({c.entry.id for _, _, c in reads})}))
     return [r for r in reads if (r[2].entry.id, r[2].entry.plate) in listed]
 
 
@@ -83,12 +99,10 @@ def _unsuppressed(conn: Connection, reads: list) -> list:  # noqa: ANN001
     """The reads left once an officer's misread suppressions for their unit are applied; each suppressed read
     is counted on its suppression, so a supervisor sees what it held back."""
     now = utcnow()
-    rows = conn.execute(select(SUPPRESSION.c.id, SUPPRESSION.c.unit_id, SUPPRESSION.c.entry_id, SUPPRESSION.c.plate)
-                        .where(SUPPRESSION.c.entry_id.in_({c.entry.id for _, _, c in reads}),
-                               SUPPRESSION.c.expires_at > now, SUPPRESSION.c.lifted_at.is_(None))).all()
+    rows = SUPPRESSIONS.rows(conn, {"ids": sorted({c.entry.id for _, _, c in reads}), "now": now})
     if not rows:
         return reads
-    active = {(r.unit_id, r.entry_id, r.plate): r.id for r in rows}
+    active = {(unit_id, entry_id, plate): sid for sid, unit_id, entry_id, plate in rows}
     kept, held = [], {}
     for read in reads:
         row, _, cand = read
@@ -107,26 +121,19 @@ def _unsuppressed(conn: Connection, reads: list) -> list:  # noqa: ANN001
 def _open_hits(conn: Connection, reads: list, fold_window: timedelta) -> dict[tuple[int, int, str], Hit]:  # noqa: ANN001
     """The newest open hit per (unit, entry, read plate) that a read of this group may fold into."""
     earliest = min(captured for _, captured, _ in reads) - fold_window
-    rows = conn.execute(select(HIT).where(HIT.c.entry_id.in_({c.entry.id for _, _, c in reads}),
-                                          HIT.c.status != "closed", HIT.c.last_read_at >= earliest).order_by(HIT.c.id))
-    return {(r.unit_id, r.entry_id, r.plate): Hit(**r._mapping) for r in rows}
+    rows = OPEN_HITS.dicts(conn, {"ids": sorted({c.entry.id for _, _, c in reads}), "earliest": earliest})
+    return {(r["unit_id"], r["entry_id"], r["plate"]): Hit(**r) for r in rows}
 
 
 def _store(conn: Connection, raised: list[Raised]) -> None:
     new = [r.hit for r in raised if r.is_new]
-    if new:
-        ids = conn.execute(insert(HIT).returning(HIT.c.id, sort_by_parameter_order=True),
-                           [h.model_dump(exclude={"id"}) for h in new])
-        for hit, (hit_id,) in zip(new, ids, strict=True):
-            hit.id = hit_id
+    for hit in new:  # one at a time: a driver's executemany returns no ids
+        [(hit.id,)] = INSERT_HIT.rows(conn, hit.model_dump(exclude={"id"}))
     folded = {id(r.hit): r.hit for r in raised if not r.is_new}.values()  # one update per hit, final count
-    if folded:
-        conn.execute(update(HIT).where(HIT.c.id == bindparam("hid")).values(
-            read_count=bindparam("n"), last_read_at=bindparam("at")),
-            [{"hid": h.id, "n": h.read_count, "at": h.last_read_at} for h in folded])
+    FOLD_HIT.many(conn, [{"hid": h.id, "n": h.read_count, "at": h.last_read_at} for h in folded])
     now = utcnow()
-    conn.execute(insert(HIT_READ), [{"hit_id": r.hit.id, "detection_id": r.row["id"]} for r in raised])
-    conn.execute(insert(HIT_EVENT), [
+    INSERT_HIT_READ.many(conn, [{"hit_id": r.hit.id, "detection_id": r.row["id"]} for r in raised])
+    INSERT_HIT_EVENT.many(conn, [
         {"hit_id": r.hit.id, "kind": "created" if r.is_new else "read_folded", "at": now, "actor_id": None,
          "actor_role": None, "data": {"detection_id": r.row["id"], "match_kind": r.candidate.kind} if r.is_new
          else {"detection_id": r.row["id"]}} for r in raised])
