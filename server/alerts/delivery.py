@@ -135,9 +135,13 @@ class LoggedEvent:
                                                                                     else ""))
 
 
+#: The member that carries the payload, by message type; every other type carries a hit.
+PAYLOAD_MEMBER = {"audit_flag": "flag"}
+
+
 def alert_message(kind: str, event_id: str, payload: str, extra: str = "") -> str:
     """The JSON a socket is sent, spliced from parts that are JSON already (the hit is encoded once for all)."""
-    return f'{{"type":"{kind}","event_id":"{event_id}","hit":{payload}{extra}}}'
+    return f'{{"type":"{kind}","event_id":"{event_id}","{PAYLOAD_MEMBER.get(kind, "hit")}":{payload}{extra}}}'
 
 
 def id_order(event_id: str) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from server.alerts.schemas import (
     client_decoder,
     encode,
 )
-from server.alerts.service import ROLE_DISPATCH, ROLE_RTCC, ROLE_SUPERVISOR, LocalSocket, unit_key
+from server.alerts.service import ROLE_AUDITOR, ROLE_DISPATCH, ROLE_RTCC, ROLE_SUPERVISOR, LocalSocket, unit_key
 from server.auth.access import load_user, principal_from_token, require_alpr_access
 from server.auth.principals import UserPrincipal
 from server.errors import ApiError
@@ -52,7 +52,9 @@ def socket_keys(user: UserPrincipal) -> set[str]:
     if "dispatcher" in user.roles:
         keys.add(ROLE_DISPATCH)
     if "supervisor" in user.roles:
-        keys.add(ROLE_SUPERVISOR)  # exigent overrides and unacknowledged hits
+        keys.add(ROLE_SUPERVISOR)  # exigent overrides, unacknowledged hits, audit flags
+    if "auditor" in user.roles:
+        keys.add(ROLE_AUDITOR)  # audit flags
     return keys
 
 

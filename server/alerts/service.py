@@ -34,6 +34,7 @@ def unit_key(unit_id: int) -> str:
 ROLE_RTCC = "role:rtcc"
 ROLE_DISPATCH = "role:dispatcher"
 ROLE_SUPERVISOR = "role:supervisor"
+ROLE_AUDITOR = "role:auditor"
 
 
 def control_event(kind: str, subject: str | int) -> AlertEvent:

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.alerts.delivery import AlertEvent
+from server.alerts.service import ROLE_AUDITOR, ROLE_SUPERVISOR
 from server.audit import chain
 from server.audit.models import AuditEvent, AuditFlag
 from server.audit.schemas import AuditEventPublic, AuditList, BadEvent, ChainVerdict, FlagList, FlagPublic
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 # pg_advisory_xact_lock key for appends ("ALPR" + 1): every process on the database takes turns at the head.
 PG_AUDIT_LOCK = 0x414C5052_0001
 HEAD_KEY = "alpr:audit:head"
+FLAG_PRIORITY = 5  # replayed after hits (1-4 by category), before routine updates
 # Keeps the newest head only: two processes finishing out of order must not move the anchor back.
 _SET_HEAD = """local cur = redis.call('GET', KEYS[1])
 if cur then local id = tonumber(string.match(cur, '^(%d+):')) if id and id >= tonumber(ARGV[1]) then return 0 end end
@@ -232,14 +236,13 @@ class AuditService:
 
 
 def msgspec_builtins(obj: Any) -> Any:  # noqa: ANN401
-    import msgspec
-
     return msgspec.to_builtins(obj)
 
 
-async def raise_flag(session: AsyncSession, kind: str, actor_name: str, event_id: int | None, detail: str,
-                     once_per: timedelta = timedelta(days=1)) -> AuditFlag | None:
-    """Record a flag unless the same kind was raised for this account within once_per (no flood of repeats)."""
+async def raise_flag(res: Resources, session: AsyncSession, kind: str, actor_name: str, event_id: int | None,
+                     detail: str, once_per: timedelta = timedelta(days=1)) -> AuditFlag | None:
+    """Record a flag unless the same kind was raised for this account within once_per (no flood of repeats), and
+    push it at once to every connected supervisor and auditor (`audit_flag` on /ws/alerts, replayed if missed)."""
     since = utcnow() - once_per
     if await session.scalar(select(AuditFlag.id).where(AuditFlag.kind == kind, AuditFlag.actor_name == actor_name,
                                                        AuditFlag.at >= since).limit(1)):
@@ -248,4 +251,12 @@ async def raise_flag(session: AsyncSession, kind: str, actor_name: str, event_id
     session.add(flag)
     await session.commit()
     log.warning("audit flag %s for %s: %s", kind, actor_name, detail)
+    public = FlagPublic(id=flag.id, at=as_utc(flag.at), kind=flag.kind, actor_name=flag.actor_name,
+                        event_id=flag.event_id, detail=flag.detail)
+    try:
+        await res.delivery.publish([AlertEvent("audit_flag", (ROLE_SUPERVISOR, ROLE_AUDITOR),
+                                               msgspec.json.encode(public), priority=FLAG_PRIORITY)])
+    except RedisError:
+        # Recorded all the same: reviewers find it at GET /api/v1/audit/flags.
+        log.exception("audit flag %s recorded but not pushed (Redis unavailable)", flag.id)
     return flag

@@ -40,7 +40,7 @@ async def investigators(connection: ASGIConnection, handler: BaseRouteHandler) -
             ev = await res.audit.record(actor_of(connection), "access_denied", subject=connection.url.path[:128],
                                         details={"error": exc.error, "detail": exc.detail})
             async with res.sessions() as session:
-                await raise_flag(session, "outside_grant", user.username, ev.id,
+                await raise_flag(res, session, "outside_grant", user.username, ev.id,
                                  f"{user.username} was refused {connection.url.path[:80]}: {exc.detail}")
         raise
 

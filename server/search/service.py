@@ -137,7 +137,7 @@ class InvestigationService:
                 repeats = await self.session.scalar(mine.where(AuditEvent.subject == f"plate:{plate}",
                                                                AuditEvent.at >= day)) or 0
                 if repeats >= s.search_flag_repeats:
-                    await raise_flag(self.session, "repeated_plate_without_case", actor.name, ev.id,
+                    await raise_flag(self.res, self.session, "repeated_plate_without_case", actor.name, ev.id,
                                      f"{actor.name} searched {plate} {repeats} times in 24 h under case "
                                      f"{case_number}, which is not an open registered case")
         today = await self.session.scalar(mine.where(AuditEvent.at >= day)) or 0
@@ -145,7 +145,7 @@ class InvestigationService:
             before = await self.session.scalar(mine.where(AuditEvent.at >= now - timedelta(days=31),
                                                           AuditEvent.at < day)) or 0
             if today > s.search_flag_volume_factor * max(before / 30, 1):
-                await raise_flag(self.session, "search_volume", actor.name, ev.id,
+                await raise_flag(self.res, self.session, "search_volume", actor.name, ev.id,
                                  f"{actor.name} ran {today} searches in 24 h against a daily average of "
                                  f"{before / 30:.1f} over the month before")
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import World, make_user, now_iso, post_read, read
+from support import AlertSocket, World, make_user, now_iso, post_read, read
 
 from server.audit.models import AuditEvent
 
@@ -133,6 +133,28 @@ async def test_account_without_grant_is_refused_recorded_and_flagged(world) -> N
     auditor = await make_user(world.admin, anon, world.client, "auditor1", ["auditor"])
     flags = (await auditor.client.get("/api/v1/audit/flags")).json()
     assert [f["kind"] for f in flags["flags"]] == ["outside_grant"] and flags["flags"][0]["actor_name"] == "nogrant1"
+
+
+async def test_flag_is_pushed_to_connected_supervisors_and_auditors(world) -> None:
+    """A flag reaches every connected supervisor and auditor over /ws/alerts at once, and no one else."""
+    anon = world.client()
+    sergeant = await make_user(world.admin, anon, world.client, "sergeant1", ["supervisor"])
+    auditor = await make_user(world.admin, anon, world.client, "auditor1", ["auditor"])
+    await post_read(world.camera, read("ABC1234"))
+    async with (AlertSocket.connect(world.server, sergeant.token) as sup_ws,
+                AlertSocket.connect(world.server, auditor.token) as aud_ws,
+                AlertSocket.connect(world.server, world.officer.token) as officer_ws,
+                AlertSocket.connect(world.server, world.rtcc.token) as rtcc_ws):
+        for _ in range(6):
+            await search(world, **WHY, plate="ABC1234")
+        got = [await sup_ws.next(), await aud_ws.next()]
+        assert await officer_ws.nothing_within(0.5) and await rtcc_ws.nothing_within(0.1)
+    for msg in got:
+        assert msg["type"] == "audit_flag"
+        assert msg["flag"]["kind"] == "repeated_plate_without_case" and msg["flag"]["actor_name"] == "rtcc1"
+        assert "ABC1234" in msg["flag"]["detail"]
+    listed = (await auditor.client.get("/api/v1/audit/flags")).json()["flags"]
+    assert [f["id"] for f in listed] == [got[0]["flag"]["id"]]
 
 
 async def test_repeated_plate_without_open_case_is_flagged(world) -> None:

@@ -272,7 +272,7 @@ def test_message_types_are_those_the_server_speaks(spec) -> None:
     client_tags = {t.__struct_config__.tag for t in schemas.ClientMessage.__args__}
     assert set(_messages_by_type(spec, "receive")) == client_tags
     alert_types = _alert_types()
-    assert alert_types == {"hit", "hit_update", "supervisor_alert", "escalation"}
+    assert alert_types == {"hit", "hit_update", "supervisor_alert", "escalation", "audit_flag"}
     own = {s.__struct_config__.tag for s in (schemas.Hello, schemas.ErrorMessage, schemas.Ping, schemas.ReplayDone)}
     assert set(_messages_by_type(spec, "send")) == alert_types | own
 
