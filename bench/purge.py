@@ -91,7 +91,10 @@ async def seed_expired(db_url: str, data_dir: Path, camera_id: str, unit_id: int
             rows, images, hits = [], [], []
             for i in range(start, min(n, start + chunk)):
                 det_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                captured = base - timedelta(seconds=i % 86_400)
+                # In capture order, as a camera fleet's reads arrive: the oldest rows are also the first stored, so
+                # a purge of the oldest walks the table's pages in order (an earlier seed, `i % 86_400`, scattered
+                # each second's reads 86,400 rows apart, which no real backlog does).
+                captured = base - timedelta(seconds=86_400 * (n - i) / n)
                 with_image = rng.random() < image_fraction
                 rows.append({"id": det_id, "camera_id": camera_id, "unit_id": unit_id, "plate": random_plate(rng),
                              "state": "AK", "confidence": 0.9, "captured_at": captured, "received_at": captured,
@@ -307,9 +310,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "finish inside them (%(default)s)")
     ap.add_argument("--warmup", type=float, default=3, help="(%(default)s)")
     ap.add_argument("--baseline", type=float, default=10, help="seconds measured before the purge starts (%(default)s)")
-    ap.add_argument("--batch-size", type=int, default=100, help="ALPR_RETENTION_BATCH_SIZE (%(default)s)")
+    ap.add_argument("--batch-size", type=int, default=10, help="ALPR_RETENTION_BATCH_SIZE (%(default)s)")
     ap.add_argument("--batch-pause", type=float, default=0.005, help="ALPR_RETENTION_BATCH_PAUSE_SECONDS (%(default)s)")
-    ap.add_argument("--duty", type=float, default=0.5, help="ALPR_RETENTION_MAX_DUTY (%(default)s)")
+    ap.add_argument("--duty", type=float, default=0.3, help="ALPR_RETENTION_MAX_DUTY (%(default)s)")
     ap.add_argument("--hotlist-size", type=int, default=100_000, help="(%(default)s)")
     ap.add_argument("--hit-fraction", type=float, default=0.02, help="share of posted reads that hit (%(default)s)")
     ap.add_argument("--image-fraction", type=float, default=0.05, help="expired reads with a sealed image "

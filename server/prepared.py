@@ -1,4 +1,4 @@
-"""Core statements compiled once per dialect and run straight through the driver, for the ingest hot path.
+"""Core statements compiled once per dialect and run straight through the driver, for the ingest writer's thread.
 
 Executing a Core statement costs SQLAlchemy 0.2–0.4 ms (building it, its cache key, the compiled-cache lookup,
 expanding IN lists, setting up the result), while SQLite runs the statement itself in 0.02–0.06 ms
@@ -16,6 +16,20 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import cloned_traverse
+
+
+def _with_values(stmt: ClauseElement, values: Mapping[str, Any]) -> ClauseElement:
+    """A copy of the statement with these bind values: `params()` does this for a SELECT, but INSERT, UPDATE and
+    DELETE do not offer it."""
+    def visit_bindparam(bind: BindParameter) -> None:
+        if bind.key in values:
+            bind.value = values[bind.key]
+            bind.required = False
+
+    return cloned_traverse(stmt, {"maintain_key": True, "detect_subquery_cols": True},
+                           {"bindparam": visit_bindparam})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +43,8 @@ class _Plan:
 
 
 class Prepared:
-    """A statement with named bind parameters; `expanding` names IN-list parameters, whose length selects the plan.
+    """A statement with named bind parameters; `expanding` names IN-list parameters, whose length selects the plan
+    (one plan per dialect and length seen: a few hundred at most, since groups and purge batches are bounded).
 
     Inserts name their `columns`, so a key missing from a row is an error rather than a silent NULL.
     """
@@ -61,7 +76,7 @@ class Prepared:
             sizes_by_name = dict(zip(self.expanding, sizes, strict=True))
             stand_ins = {b.key: [None] * sizes_by_name[b.key] if b.key in sizes_by_name else None
                          for b in compiled.binds.values() if b.required or (b.value is None and not b.callable)}
-            compiled = self.stmt.params(**stand_ins).compile(**kwargs, compile_kwargs={"render_postcompile": True})
+            compiled = _with_values(self.stmt, stand_ins).compile(**kwargs, compile_kwargs={"render_postcompile": True})
         names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.binds)
         procs = compiled._bind_processors  # noqa: SLF001 - the same processors SQLAlchemy applies itself
         results = tuple(c.type._cached_result_processor(dialect, None) for c in self._returned)  # noqa: SLF001
@@ -104,6 +119,12 @@ class Prepared:
                     row[i] = proc(row[i])
             out.append(tuple(row))
         return out
+
+    def count(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run it once; the rows it changed (UPDATE, DELETE)."""
+        params = params or {}
+        plan = self._plan(conn.dialect, self._sizes(params))
+        return conn.exec_driver_sql(plan.sql, self._bind(plan, self._flatten(params))).rowcount
 
     def dicts(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run it once; each returned row as a dict keyed by column."""

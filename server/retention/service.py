@@ -8,9 +8,9 @@ import secrets
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.service import Actor
@@ -19,6 +19,7 @@ from server.db import as_utc, utcnow
 from server.detections.models import DataKey, Detection, DetectionImage
 from server.errors import ApiError
 from server.hits.models import Hit, HitEvent, HitRead, Suppression
+from server.prepared import Prepared
 from server.retention.models import LedgerCount
 from server.retention.schemas import Ledger, LedgerDay, PurgeResult
 
@@ -52,39 +53,66 @@ def ledger_counts(detections: list[tuple[str, datetime]], hits: list[Any], in_in
     return counts
 
 
+_IDS = bindparam("ids", expanding=True)
+_HITS = bindparam("hit_ids", expanding=True)
+# The purge shares the ingest writer's thread, so each batch delays the reads queued behind it: its statements are
+# prepared (server/prepared.py), like the writer's own, to keep each batch short.
+EXPIRED = Prepared(select(Detection.id, Detection.captured_at).where(
+    Detection.captured_at < bindparam("cutoff"), ~_ACTIVE_HOLD).order_by(Detection.captured_at).limit(
+    bindparam("limit")))
+HITS_OF = Prepared(select(Hit.id, Hit.category, Hit.outcome, Hit.status, Hit.action, Hit.created_at).where(
+    Hit.detection_id.in_(_IDS)), expanding=["ids"])
+IN_CASE = Prepared(select(HitRead.hit_id).join(CaseHold, CaseHold.detection_id == HitRead.detection_id).where(
+    HitRead.hit_id.in_(_HITS)), expanding=["hit_ids"])
+LEDGER_ADD = Prepared(update(LedgerCount).where(
+    LedgerCount.day == bindparam("d"), LedgerCount.metric == bindparam("m"), LedgerCount.key == bindparam("k"))
+    .values(count=LedgerCount.count + bindparam("n")))
+LEDGER_NEW = Prepared(insert(LedgerCount), columns=["day", "metric", "key", "count"])
+BY_HIT = [Prepared(delete(t).where(t.hit_id.in_(_HITS)), expanding=["hit_ids"])
+          for t in (Suppression, HitEvent, HitRead)] + [Prepared(delete(Hit).where(Hit.id.in_(_HITS)),
+                                                                 expanding=["hit_ids"])]
+READS_OF = Prepared(delete(HitRead).where(HitRead.detection_id.in_(_IDS)), expanding=["ids"])
+KEYS_OF = Prepared(select(DetectionImage.key_id).where(DetectionImage.detection_id.in_(_IDS)), expanding=["ids"])
+IMAGES_OF = Prepared(delete(DetectionImage).where(DetectionImage.detection_id.in_(_IDS)), expanding=["ids"])
+SHRED = Prepared(delete(DataKey).where(DataKey.id.in_(bindparam("key_ids", expanding=True))),
+                 expanding=["key_ids"])
+HOLDS_OF = Prepared(delete(CaseHold).where(CaseHold.detection_id.in_(_IDS)), expanding=["ids"])
+DETECTIONS = Prepared(delete(Detection).where(Detection.id.in_(_IDS)), expanding=["ids"])
+
+
+class PurgedHit(NamedTuple):
+    id: int
+    category: str
+    outcome: str | None
+    status: str
+    action: str | None
+    created_at: datetime
+
+
 def purge_batch(conn: Connection, cutoff: datetime, limit: int) -> tuple[int, int, int]:
     """One transaction: up to `limit` expired, unheld detections and everything hanging off them; counted first.
     Returns (detections, images, hits) removed."""
-    rows = conn.execute(select(Detection.id, Detection.captured_at)
-                        .where(Detection.captured_at < cutoff, ~_ACTIVE_HOLD)
-                        .order_by(Detection.captured_at).limit(limit)).all()
+    rows = EXPIRED.rows(conn, {"cutoff": cutoff, "limit": limit})
     if not rows:
         return 0, 0, 0
-    ids = [r.id for r in rows]
-    hits = conn.execute(select(Hit.id, Hit.category, Hit.outcome, Hit.status, Hit.action, Hit.created_at)
-                        .where(Hit.detection_id.in_(ids))).all()
+    ids = [r[0] for r in rows]
+    hits = [PurgedHit(*h) for h in HITS_OF.rows(conn, {"ids": ids})]
     hit_ids = [h.id for h in hits]
-    in_case = set(conn.scalars(select(HitRead.hit_id).join(CaseHold, CaseHold.detection_id == HitRead.detection_id)
-                               .where(HitRead.hit_id.in_(hit_ids)))) if hit_ids else set()
-    for (day, metric, key), n in ledger_counts([tuple(r) for r in rows], hits, in_case).items():
-        done = conn.execute(update(LedgerCount).where(LedgerCount.day == day, LedgerCount.metric == metric,
-                                                      LedgerCount.key == key)
-                            .values(count=LedgerCount.count + n))
-        if done.rowcount == 0:
-            conn.execute(insert(LedgerCount).values(day=day, metric=metric, key=key, count=n))
+    in_case = {r[0] for r in IN_CASE.rows(conn, {"hit_ids": hit_ids})} if hit_ids else set()
+    for (day, metric, key), n in ledger_counts(rows, hits, in_case).items():
+        if LEDGER_ADD.count(conn, {"d": day, "m": metric, "k": key, "n": n}) == 0:
+            LEDGER_NEW.many(conn, [{"day": day, "metric": metric, "key": key, "count": n}])
     if hit_ids:
-        conn.execute(delete(Suppression).where(Suppression.hit_id.in_(hit_ids)))
-        conn.execute(delete(HitEvent).where(HitEvent.hit_id.in_(hit_ids)))
-        conn.execute(delete(HitRead).where(HitRead.hit_id.in_(hit_ids)))
-        conn.execute(delete(Hit).where(Hit.id.in_(hit_ids)))
-    conn.execute(delete(HitRead).where(HitRead.detection_id.in_(ids)))
-    key_ids = [k for k in conn.scalars(select(DetectionImage.key_id).where(DetectionImage.detection_id.in_(ids))) if k]
-    images = conn.execute(delete(DetectionImage).where(DetectionImage.detection_id.in_(ids))).rowcount
+        for statement in BY_HIT:
+            statement.count(conn, {"hit_ids": hit_ids})
+    READS_OF.count(conn, {"ids": ids})
+    key_ids = [k for (k,) in KEYS_OF.rows(conn, {"ids": ids}) if k]
+    images = IMAGES_OF.count(conn, {"ids": ids})
     if key_ids:
         # Crypto-shredding: without its data key a copy of the blob (a backup, a disk image) is noise.
-        conn.execute(delete(DataKey).where(DataKey.id.in_(key_ids)))
-    conn.execute(delete(CaseHold).where(CaseHold.detection_id.in_(ids)))  # released holds of closed cases
-    conn.execute(delete(Detection).where(Detection.id.in_(ids)))
+        SHRED.count(conn, {"key_ids": key_ids})
+    HOLDS_OF.count(conn, {"ids": ids})  # released holds of closed cases
+    DETECTIONS.count(conn, {"ids": ids})
     return len(ids), images, len(hit_ids)
 
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, delete, insert, select, update
 
 from server.db import UtcDateTime, create_engine
 from server.prepared import Prepared
@@ -15,6 +15,8 @@ INSERT = Prepared(insert(things).returning(things.c.id), columns=["name", "at", 
 INSERT_MANY = Prepared(insert(things), columns=["name", "at", "data"])
 BY_IDS = Prepared(select(things).where(things.c.id.in_(bindparam("ids", expanding=True)), things.c.name != "skip",
                                        things.c.at >= bindparam("since")).order_by(things.c.id), expanding=["ids"])
+RENAME = Prepared(update(things).where(things.c.id == bindparam("tid")).values(name=bindparam("new")))
+DELETE_IDS = Prepared(delete(things).where(things.c.id.in_(bindparam("ids", expanding=True))), expanding=["ids"])
 INDIA = timezone(timedelta(hours=5, minutes=30))
 
 
@@ -58,3 +60,18 @@ async def test_a_missing_parameter_is_an_error_not_a_null(database_url: str) -> 
         return conn.execute(select(things)).all()
 
     assert await _with_table(database_url, work) == []
+
+
+async def test_updates_and_deletes_count_the_rows_they_changed(database_url: str) -> None:
+    """An UPDATE and a DELETE with an IN list report how many rows they changed, and change only those."""
+    at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+    def work(conn):  # noqa: ANN001, ANN202
+        INSERT_MANY.many(conn, [{"name": n, "at": at, "data": None} for n in ("a", "b", "c")])
+        ids = [r[0] for r in conn.execute(select(things.c.id).order_by(things.c.id))]
+        renamed = RENAME.count(conn, {"tid": ids[0], "new": "z"})
+        missed = RENAME.count(conn, {"tid": ids[-1] + 100, "new": "y"})
+        deleted = DELETE_IDS.count(conn, {"ids": [ids[1], ids[2], ids[-1] + 100]})
+        return renamed, missed, deleted, conn.execute(select(things.c.name)).scalars().all()
+
+    assert await _with_table(database_url, work) == (1, 0, 2, ["z"])
