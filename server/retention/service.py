@@ -72,8 +72,8 @@ BY_HIT = [Prepared(delete(t).where(t.hit_id.in_(_HITS)), expanding=["hit_ids"])
           for t in (Suppression, HitEvent, HitRead)] + [Prepared(delete(Hit).where(Hit.id.in_(_HITS)),
                                                                  expanding=["hit_ids"])]
 READS_OF = Prepared(delete(HitRead).where(HitRead.detection_id.in_(_IDS)), expanding=["ids"])
-KEYS_OF = Prepared(select(DetectionImage.key_id).where(DetectionImage.detection_id.in_(_IDS)), expanding=["ids"])
-IMAGES_OF = Prepared(delete(DetectionImage).where(DetectionImage.detection_id.in_(_IDS)), expanding=["ids"])
+IMAGES_OF = Prepared(delete(DetectionImage).where(DetectionImage.detection_id.in_(_IDS))
+                     .returning(DetectionImage.key_id), expanding=["ids"])
 SHRED = Prepared(delete(DataKey).where(DataKey.id.in_(bindparam("key_ids", expanding=True))),
                  expanding=["key_ids"])
 HOLDS_OF = Prepared(delete(CaseHold).where(CaseHold.detection_id.in_(_IDS)), expanding=["ids"])
@@ -106,8 +106,8 @@ def purge_batch(conn: Connection, cutoff: datetime, limit: int) -> tuple[int, in
         for statement in BY_HIT:
             statement.count(conn, {"hit_ids": hit_ids})
     READS_OF.count(conn, {"ids": ids})
-    key_ids = [k for (k,) in KEYS_OF.rows(conn, {"ids": ids}) if k]
-    images = IMAGES_OF.count(conn, {"ids": ids})
+    removed = IMAGES_OF.rows(conn, {"ids": ids})
+    images, key_ids = len(removed), [k for (k,) in removed if k]
     if key_ids:
         # Crypto-shredding: without its data key a copy of the blob (a backup, a disk image) is noise.
         SHRED.count(conn, {"key_ids": key_ids})
