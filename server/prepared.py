@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, CursorResult
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
@@ -38,7 +38,7 @@ class _Plan:
     names: tuple[str, ...]  # the bind names in the order the driver takes them
     processors: tuple[Any, ...]  # per position: a bind processor or None
     fixed: Mapping[str, Any]  # values fixed in the statement itself (literals turned into binds)
-    results: tuple[Any, ...]  # per returned column: a result processor or None
+    results: tuple[tuple[int, Any], ...]  # (column position, result processor) for the columns that need one
     positional: bool
 
 
@@ -79,7 +79,8 @@ class Prepared:
             compiled = _with_values(self.stmt, stand_ins).compile(**kwargs, compile_kwargs={"render_postcompile": True})
         names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.binds)
         procs = compiled._bind_processors  # noqa: SLF001 - the same processors SQLAlchemy applies itself
-        results = tuple(c.type._cached_result_processor(dialect, None) for c in self._returned)  # noqa: SLF001
+        results = tuple((i, proc) for i, c in enumerate(self._returned)
+                        if (proc := c.type._cached_result_processor(dialect, None)) is not None)  # noqa: SLF001
         plan = _Plan(compiled.string, names, tuple(procs.get(n) for n in names), fixed, results, dialect.positional)
         self._plans[key] = plan
         return plan
@@ -103,28 +104,29 @@ class Prepared:
             values.append(proc(value) if proc is not None else value)
         return tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True))
 
-    def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        """Run it once; the returned rows (if any), converted as SQLAlchemy would."""
+    def _once(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[_Plan, CursorResult]:
         params = params or {}
         plan = self._plan(conn.dialect, self._sizes(params))
-        result = conn.exec_driver_sql(plan.sql, self._bind(plan, self._flatten(params)))
-        if not plan.results:
+        return plan, conn.exec_driver_sql(plan.sql, self._bind(plan, self._flatten(params)))
+
+    def rows(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        """Run it once; the returned rows (if any), converted as SQLAlchemy would."""
+        plan, result = self._once(conn, params)
+        if not self.keys:
             return []
-        convert = [(i, p) for i, p in enumerate(plan.results) if p is not None]
+        if not plan.results:
+            return [tuple(row) for row in result.fetchall()]
         out = []
         for row in result.fetchall():
-            if convert:
-                row = list(row)
-                for i, proc in convert:
-                    row[i] = proc(row[i])
+            row = list(row)
+            for i, proc in plan.results:
+                row[i] = proc(row[i])
             out.append(tuple(row))
         return out
 
     def count(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
         """Run it once; the rows it changed (UPDATE, DELETE)."""
-        params = params or {}
-        plan = self._plan(conn.dialect, self._sizes(params))
-        return conn.exec_driver_sql(plan.sql, self._bind(plan, self._flatten(params))).rowcount
+        return self._once(conn, params)[1].rowcount
 
     def dicts(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run it once; each returned row as a dict keyed by column."""

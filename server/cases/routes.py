@@ -15,7 +15,7 @@ from server.common.text import SINGLE_LINE
 from server.errors import strict_json_body
 from server.resources import DbSession, ServerResources
 
-INVESTIGATORS = ("officer", "rtcc", "supervisor", "chief")
+CASE_ROLES = ("officer", "rtcc", "supervisor", "chief")
 CaseNumberPath = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=SINGLE_LINE)]
 
 
@@ -24,16 +24,16 @@ class CaseController(Controller):
     tags = ["cases"]
     before_request = strict_json_body
 
-    @post("/", guards=[users(*INVESTIGATORS)], summary="Open a case")
+    @post("/", guards=[users(*CASE_ROLES)], summary="Open a case")
     async def create(self, data: JSONBody[CaseCreate], request: Request, db: DbSession,
                      resources: ServerResources) -> CasePublic:
         return await CaseService(db, resources).create(data, actor_of(request))
 
-    @get("/{case_number:str}", guards=[users(*INVESTIGATORS, "auditor")], summary="A case and how much it holds")
+    @get("/{case_number:str}", guards=[users(*CASE_ROLES, "auditor")], summary="A case and how much it holds")
     async def get_case(self, case_number: CaseNumberPath, db: DbSession, resources: ServerResources) -> CasePublic:
         return await CaseService(db, resources).get(case_number)
 
-    @post("/{case_number:str}/detections", status_code=200, guards=[users(*INVESTIGATORS)],
+    @post("/{case_number:str}/detections", status_code=200, guards=[users(*CASE_ROLES)],
           summary="Attach detections to an active case (policy G.2): they survive the purge until it closes")
     async def hold(self, case_number: CaseNumberPath, data: JSONBody[HoldRequest], request: Request, db: DbSession,
                    resources: ServerResources) -> HoldResult:
