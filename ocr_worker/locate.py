@@ -58,14 +58,19 @@ def _rows(blobs: np.ndarray, min_count: int, dark_text: bool, gap: float = 1.1) 
             i = parent[i]
         return i
 
-    max_h = b[:, 3].max()
-    for i in range(len(b)):
-        xi, yi, wi, hi, _ = b[i]
+    xs, ys, ws, hs = (b[:, k].tolist() for k in range(4))
+    n = len(b)
+    for i in range(n):
+        xi, yi, wi, hi = xs[i], ys[i], ws[i], hs[i]
         right = xi + wi
-        for j in range(i + 1, len(b)):
-            xj, yj, wj, hj, _ = b[j]
-            if xj - right > gap * max_h:
+        # Blobs are in x order, and a linkable neighbour is at most 1.3 times as tall: nothing further right
+        # than gap * 1.3 * hi can link to this one.
+        reach = right + gap * 1.3 * hi + 1  # + 1: float rounding must never cut a link
+        for j in range(i + 1, n):
+            xj = xs[j]
+            if xj > reach:
                 break
+            yj, hj = ys[j], hs[j]
             if xj - right > gap * max(hi, hj) or xj < xi + 0.3 * wi:
                 continue
             if max(hi, hj) > 1.3 * min(hi, hj):
@@ -94,10 +99,13 @@ def join_rows(rows: list[Row], max_gap: float = 2.5) -> list[Row]:
     out: list[Row] = []
     for r in rows:
         for k, o in enumerate(out):
+            # The cheap test first: a frame has dozens of rows and most are far apart.
+            gap = r.x - (o.x + o.w)
+            if not -0.5 * o.char_h < gap < max_gap * o.char_h:
+                continue
             same_line = abs((o.y + o.h / 2) - (r.y + r.h / 2)) < 0.3 * max(o.char_h, r.char_h)
             similar = max(o.char_h, r.char_h) < 1.3 * min(o.char_h, r.char_h)
-            gap = r.x - (o.x + o.w)
-            if same_line and similar and o.dark_text == r.dark_text and -0.5 * o.char_h < gap < max_gap * o.char_h:
+            if same_line and similar and o.dark_text == r.dark_text:
                 x0, y0 = min(o.x, r.x), min(o.y, r.y)
                 x1, y1 = max(o.x + o.w, r.x + r.w), max(o.y + o.h, r.y + r.h)
                 out[k] = Row(x0, y0, x1 - x0, y1 - y0, o.count + r.count,

@@ -1,0 +1,33 @@
+"""Grouping character blobs into rows: which neighbours link (pure, table-driven)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocr_worker.locate import _rows
+
+# (x, y, w, h, characters) of a 10 px glyph ending at x = 20, then one neighbour.
+LEFT = (10, 100, 10, 10, 1)
+
+
+@pytest.mark.parametrize(("neighbour", "linked"), [
+    ((25, 100, 8, 10, 1), True),    # next glyph, same height
+    ((34, 99, 8, 13, 1), True),     # 1.3 times as tall, 14 px away: within 1.1 of the taller height
+    ((35, 99, 8, 13, 1), False),    # one pixel further
+    ((26, 99, 8, 14, 1), False),    # more than 1.3 times as tall
+    ((25, 104, 8, 10, 1), False),   # centre lines 4 px apart: another line of text
+    ((32, 100, 8, 10, 1), False),   # 12 px gap, over 1.1 heights
+])
+def test_neighbour_links_into_row(neighbour: tuple[int, ...], linked: bool) -> None:
+    """Two glyphs form one row only when near, of similar height and on one centre line."""
+    blobs = np.array([LEFT, neighbour])
+    rows = _rows(blobs, min_count=1, dark_text=True)
+    assert (len(rows) == 1) == linked
+
+
+def test_tall_blob_far_right_does_not_stop_linking() -> None:
+    """A tall blob elsewhere in the frame leaves small neighbours' links as they are."""
+    blobs = np.array([LEFT, (25, 100, 8, 10, 1), (400, 50, 40, 80, 1)])
+    rows = _rows(blobs, min_count=2, dark_text=True)
+    assert [(r.x, r.w, r.count) for r in rows] == [(10, 23, 2)]
