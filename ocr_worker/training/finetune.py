@@ -1,9 +1,11 @@
 """Fine-tune english_g2 on plate lines: rendered plates plus the even-numbered half of the shared crops.
 
-    python -m ocr_worker.training.finetune --steps 300 --lr 1.5e-4   # writes ocr_worker/weights/plates_g2.pth
+    python -m ocr_worker.training.finetune --steps 600 --lr 1.5e-4   # writes ocr_worker/weights/plates_g2.pth
 
-About 20-25 minutes on two CPU cores. A second stage from those weights with more frame-sized (shrunk) samples
-(--init ... --low-res 0.6 --low-res-min 0.15) was tried and did not help on frames or crops; it is not used.
+About 20 minutes on two CPU cores. Seeded: the same command writes the same weights (two 8-step runs were
+identical in every tensor). 600 steps (the default) read better than 300 on both frames and crops
+(bench/README.md). A second stage from those weights with more frame-sized (shrunk) samples (--init ...
+--low-res 0.6 --low-res-min 0.15) was tried and did not help on frames or crops; it is not used.
 
 The crops of ../shared/datasets/us-plates/crops/ are split by their row in labels.csv: even rows (0, 2, 4, ...)
 train, odd rows are held out (bench/ocr.py scores crops on the odd rows only when these weights are used). Frames are never
