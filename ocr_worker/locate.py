@@ -153,6 +153,21 @@ def plate_candidates(gray: np.ndarray, min_char_h: int = 8, max_char_h: int = 80
     return picked
 
 
+def plate_rects(gray: np.ndarray, limit: int = 8) -> list[tuple[int, int, int, int]]:
+    """Bright plate-shaped regions in a frame (x, y, w, h): a plate's background inside a dark frame or bumper.
+
+    Plates whose characters touch a dealer's frame or band give no clean character blobs; their light background
+    still shows as one region about twice as wide as tall, holed by the characters.
+    """
+    binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, -5)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+    x, y, w, h, area = stats[1:].T
+    fill = area / np.maximum(w * h, 1)
+    ok = (h >= 18) & (h <= 200) & (w >= 1.5 * h) & (w <= 3.0 * h) & (fill > 0.45) & (fill < 0.97)
+    found = sorted((tuple(int(v) for v in box) for box in stats[1:][ok][:, :4]), key=lambda b: -b[2] * b[3])
+    return found[:limit]
+
+
 def _overlay(row: Row, height: int) -> bool:
     """Light text along the top or bottom edge of a frame: the camera's date and time, not a plate."""
     centre = row.y + row.h / 2

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ocr_worker.locate import Row, crop, plate_candidates, text_rows
+from ocr_worker.locate import Row, crop, plate_candidates, plate_rects, text_rows
 from ocr_worker.postprocess import Line, consensus
 from ocr_worker.recognizer import Recognizer
 from ocr_worker.states import infer_state
@@ -107,8 +107,6 @@ class PlateReader:
             scale = 1600 / gray.shape[1]
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         candidates = plate_candidates(gray)
-        if not candidates:
-            return []
         # First pass: one quick read of each candidate's character line, to rank them.
         quick = self.recognizer.read([crop(gray, r.box, 0.15, 0.15) for r in candidates])
         ranked = sorted(zip(candidates, quick, strict=True),
@@ -126,11 +124,44 @@ class PlateReader:
             regions.append(gray[y:y + h, x:x + w])
             boxes.append(tuple(int(round(v / scale)) for v in region_box))
         reads = self.read_plates(regions, boxes)
-        out = [rd for rd in reads if rd is not None]
+        out = sorted((rd for rd in reads if rd is not None), key=lambda rd: -rd.confidence)
+        if not out or out[0].confidence < LOW_CONFIDENCE:
+            # No confident read from character rows: plates whose glyphs touch their frame give none.
+            out = _distinct(sorted(out + self._read_plate_rects(gray, scale), key=lambda rd: -rd.confidence))
         for rd in out:
             x, y, w, h = rd.box
             rd.crop = frame[y:y + h, x:x + w].copy()
-        return sorted(out, key=lambda rd: -rd.confidence)
+        return out
+
+    def _read_plate_rects(self, gray: np.ndarray, scale: float, max_plates: int = 2) -> list[PlateRead]:
+        """Read the bright plate-shaped regions of a frame as whole plates, the likeliest few only."""
+        rects = plate_rects(gray)
+        if not rects:
+            return []
+        # A quick read of each region's middle, where the number is, ranks them.
+        quick = self.recognizer.read([gray[y + int(0.2 * h):y + int(0.85 * h), x:x + w] for x, y, w, h in rects])
+        scored = sorted(((q.confidence * plausible(q.text), r) for q, r in zip(quick, rects, strict=True)),
+                        key=lambda sr: -sr[0])
+        picked = [r for s, r in scored if s > 0.05][:max_plates]
+        regions = [gray[y:y + h, x:x + w] for x, y, w, h in picked]
+        boxes = [tuple(int(round(v / scale)) for v in r) for r in picked]
+        return [rd for rd in self.read_plates(regions, boxes) if rd is not None]
+
+
+def _distinct(reads: list[PlateRead]) -> list[PlateRead]:
+    """The surest read of each plate: a read whose box mostly lies on a surer read's box is the same plate."""
+    kept: list[PlateRead] = []
+    for rd in reads:
+        if all(_box_overlap(rd.box, k.box) <= 0.5 for k in kept):
+            kept.append(rd)
+    return kept
+
+
+def _box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
 def normalise_height(image: np.ndarray) -> np.ndarray:

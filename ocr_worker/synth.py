@@ -50,6 +50,18 @@ def render_plate(text: str, top: str | None = None, bottom: str | None = None, *
     return np.array(img)
 
 
+def in_dealer_frame(plate: np.ndarray, band_from: float = 0.70, border: int = 8) -> np.ndarray:
+    """A plate (RGB array) in a dark dealer's frame whose lower band covers the number's feet.
+
+    The glyphs then join the frame into one dark blob, as on many California plates seen from a dash camera.
+    """
+    framed = plate.copy()
+    h = framed.shape[0]
+    framed[int(band_from * h):, :] = (15, 15, 15)
+    framed[:, :border] = framed[:, -border:] = framed[:border, :] = (15, 15, 15)
+    return framed
+
+
 def random_plate_text(rng: random.Random) -> str:
     """A plate string in a common US layout (or, sometimes, a vanity one)."""
     letters, digits = "ABCDEFGHJKLMNPRSTUVWXYZ", "0123456789"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr_worker.locate import _rows
+from ocr_worker.locate import _rows, plate_rects
 
 # (x, y, w, h, characters) of a 10 px glyph ending at x = 20, then one neighbour.
 LEFT = (10, 100, 10, 10, 1)
@@ -31,3 +31,27 @@ def test_tall_blob_far_right_does_not_stop_linking() -> None:
     blobs = np.array([LEFT, (25, 100, 8, 10, 1), (400, 50, 40, 80, 1)])
     rows = _rows(blobs, min_count=2, dark_text=True)
     assert [(r.x, r.w, r.count) for r in rows] == [(10, 23, 2)]
+
+
+def _frame_with(box: tuple[int, int, int, int], holes: bool = True) -> np.ndarray:
+    """A dark grey frame with one light region at box, holed by dark 'characters' as a plate is."""
+    frame = np.full((240, 400), 40, np.uint8)
+    x, y, w, h = box
+    frame[y:y + h, x:x + w] = 220
+    if holes:
+        for k in range(5):
+            cx = x + w // 10 + k * w // 6
+            frame[y + h // 4:y + 3 * h // 4, cx:cx + w // 12] = 30
+    return frame
+
+
+@pytest.mark.parametrize(("box", "found"), [
+    ((100, 80, 120, 56), True),    # a plate: about twice as wide as tall, holed by characters
+    ((100, 80, 160, 60), True),    # a wider plate, 2.7:1
+    ((100, 80, 80, 80), False),    # square: a sign or a window, not a plate
+    ((40, 80, 300, 60), False),    # 5:1, a bumper strip or a light bar
+    ((100, 80, 30, 14), False),    # too small to hold legible characters
+])
+def test_plate_rects_finds_plate_shaped_light_regions(box: tuple[int, int, int, int], found: bool) -> None:
+    """Light regions of a plate's shape and size are plate candidates; other shapes are not."""
+    assert (box in plate_rects(_frame_with(box))) == found

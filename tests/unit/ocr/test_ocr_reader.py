@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr_worker.synth import degrade, render_plate, scene
+from ocr_worker.locate import plate_candidates
+from ocr_worker.reader import to_gray
+from ocr_worker.synth import degrade, in_dealer_frame, render_plate, scene
 
 
 @pytest.mark.parametrize(("plate", "top", "bottom", "font", "state"), [
@@ -40,6 +42,21 @@ def test_read_frame_finds_plate(reader) -> None:
     assert reads[0].crop is not None and reads[0].crop.size
 
 
+@pytest.mark.parametrize(("plate", "seed"), [("5TGN556", 2), ("7EAV033", 3)])
+def test_read_frame_plate_joined_to_dealer_frame(reader, plate: str, seed: int) -> None:
+    """A plate whose characters touch a dealer's frame, so no character row is found on it, is still read."""
+    at, width = (300, 230), 100
+    frame = degrade(scene(in_dealer_frame(render_plate(plate, "California", height=200)), at=at, plate_width=width,
+                          body=(200, 200, 205)), np.random.default_rng(seed), blur=0.8, noise=4)
+    on_plate = [r for r in plate_candidates(to_gray(frame))
+                if at[0] <= r.x + r.w / 2 <= at[0] + width and at[1] <= r.y + r.h / 2 <= at[1] + width // 2]
+    assert on_plate == []  # the case this test is about: the glyphs merged with the frame
+    reads = reader.read_frame(frame)
+    assert reads[0].plate == plate
+    x, y, w, h = reads[0].box
+    assert x <= at[0] + width // 2 <= x + w and y <= at[1] + width // 4 <= y + h
+
+
 def test_empty_frame_has_no_plate(reader) -> None:
     """A frame with no text in it gives no read."""
     assert reader.read_frame(np.full((360, 640, 3), 128, np.uint8)) == []
@@ -51,3 +68,15 @@ def test_unreadable_plate_is_low_confidence(reader) -> None:
     blurred = degrade(plate, np.random.default_rng(6), blur=9, noise=25)
     read = reader.read_plate(blurred)
     assert read is None or read.low_confidence
+
+
+@pytest.mark.parametrize(("boxes", "kept"), [
+    ([(10, 10, 100, 50), (20, 15, 90, 40)], ["AAA111"]),            # one plate read twice: the surer read only
+    ([(10, 10, 100, 50), (300, 10, 100, 50)], ["AAA111", "BBB222"]),  # two plates side by side: both
+])
+def test_frame_reports_each_plate_once(boxes: list, kept: list[str]) -> None:
+    """Reads of one plate from two finding passes give one result, the surer one (reads are sorted surest first)."""
+    from ocr_worker.reader import PlateRead, _distinct
+
+    reads = [PlateRead("AAA111", 0.9, boxes[0]), PlateRead("BBB222", 0.6, boxes[1])]
+    assert [r.plate for r in _distinct(reads)] == kept
