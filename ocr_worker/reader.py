@@ -9,7 +9,7 @@ import numpy as np
 
 from ocr_worker.locate import Row, crop, plate_candidates, plate_rects, text_rows
 from ocr_worker.postprocess import Line, consensus
-from ocr_worker.recognizer import Recognizer
+from ocr_worker.recognizer import Recognizer, TextRead
 from ocr_worker.states import infer_state
 from ocr_worker.syntax import plausible
 
@@ -58,7 +58,7 @@ class PlateReader:
                     with_state: bool = True) -> list[PlateRead | None]:
         """Read several plate images with one recogniser batch for all their views."""
         boxes = boxes or [None] * len(images)
-        grays, views, owners, rows = [], [], [], []
+        grays, views, owners, rows, full_width = [], [], [], [], []
         for k, image in enumerate(images):
             gray = normalise_height(image)
             v, row = plate_views(gray)
@@ -66,9 +66,12 @@ class PlateReader:
             rows.append(row)
             views += v
             owners += [k] * len(v)
+            full_width += [row is not None and i in FULL_WIDTH_VIEWS for i in range(len(v))]
         lines = self.recognizer.read(views)
         by_image: list[list[Line]] = [[] for _ in images]
-        for k, line in zip(owners, lines, strict=True):
+        for k, line, wide in zip(owners, lines, full_width, strict=True):
+            if wide and rows[k].count >= MIN_NUMBER_ROW:
+                line = beside_row(line, rows[k], grays[k].shape[1])
             by_image[k].append(Line(line.text, line.probs, line.confidence))
         state_views, state_owner = [], []
         results: list[PlateRead | None] = []
@@ -164,6 +167,25 @@ def _box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> 
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
+# A row of at least this many character blobs is taken for the whole plate number (a shorter one is often a part).
+MIN_NUMBER_ROW = 4
+# How far beyond such a row a full-width view's character may lie and still count, in character heights.
+ROW_MARGIN = 1.0
+
+
+def beside_row(line: TextRead, row: Row, width: int) -> TextRead:
+    """A full-width view's read without characters over a character height beyond the number's row: an emblem, a
+    bolt or the plate's edge read as a letter. A character the row missed but that sits next to it is kept."""
+    if len(line.positions) != len(line.text):
+        return line  # a read without places (not from the recogniser): nothing to judge by
+    lo, hi = row.x - ROW_MARGIN * row.char_h, row.x + row.w + ROW_MARGIN * row.char_h
+    keep = [i for i, at in enumerate(line.positions) if lo <= at * width <= hi]
+    if len(keep) == len(line.text):
+        return line
+    return TextRead("".join(line.text[i] for i in keep), tuple(line.probs[i] for i in keep), line.confidence,
+                    tuple(line.positions[i] for i in keep))
+
+
 def normalise_height(image: np.ndarray) -> np.ndarray:
     """A grey plate image scaled to PLATE_HEIGHT."""
     gray = to_gray(image)
@@ -175,6 +197,10 @@ def normalise_height(image: np.ndarray) -> np.ndarray:
 def stretch(image: np.ndarray, factor: float) -> np.ndarray:
     """Widen an image: plate fonts are condensed, and the recogniser reads a narrow W as H or N."""
     return cv2.resize(image, (max(1, int(image.shape[1] * factor)), image.shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+# With a row found, plate_views gives tight, loose, band, whole, then each widened: these span the plate's width.
+FULL_WIDTH_VIEWS = (2, 3, 6, 7)
 
 
 def plate_views(gray: np.ndarray) -> tuple[list[np.ndarray], Row | None]:

@@ -23,6 +23,7 @@ class TextRead:
     text: str
     probs: tuple[dict[str, float], ...]
     confidence: float
+    positions: tuple[float, ...] = ()  # each character's centre, as a fraction of the image's width
 
 
 class Recognizer:
@@ -99,20 +100,26 @@ class Recognizer:
             folded = np.concatenate([folded[:, :, :1] + folded[:, :, 1:11].sum(axis=2, keepdims=True),
                                      folded[:, :, 11:]], axis=2)
         alphabet = ALPHABET[10:] if letters_only else ALPHABET
-        return [_decode(p, alphabet) for p in folded]
+        return [_decode(p, alphabet, batch_w / w) for p, w in zip(folded, widths, strict=True)]
 
 
-def _decode(allowed: np.ndarray, alphabet: str) -> TextRead:
-    """Greedy CTC decoding over blank + `alphabet`, keeping each character's odds."""
+def _decode(allowed: np.ndarray, alphabet: str, padded: float = 1.0) -> TextRead:
+    """Greedy CTC decoding over blank + `alphabet`, keeping each character's odds and place.
+
+    padded: the batch's width over this image's width (narrower images are padded to the widest).
+    """
     best = allowed.argmax(axis=1)
-    text, tables, confs = [], [], []
+    text, tables, confs, places = [], [], [], []
     run_start = None
     for t in range(len(best) + 1):
         cls = best[t] if t < len(best) else -1
         if run_start is not None and (t == len(best) or cls != best[run_start]):
             # A character spans a run of frames; its odds are those of the frame where it was surest.
             run = allowed[run_start:t]
-            peak = run[run[:, best[run_start]].argmax()]
+            at = int(run[:, best[run_start]].argmax())
+            peak = run[at]
+            # Output frames tile the padded input evenly: a frame's centre, over the image's own width.
+            places.append(min(1.0, (run_start + at + 0.5) / len(best) * padded))
             chars = peak[1:] / max(peak[1:].sum(), 1e-9)
             text.append(alphabet[best[run_start] - 1])
             tables.append({alphabet[i]: float(chars[i]) for i in np.flatnonzero(chars > 0.01)})
@@ -121,7 +128,7 @@ def _decode(allowed: np.ndarray, alphabet: str) -> TextRead:
         if t < len(best) and cls != 0 and run_start is None:
             run_start = t
     confidence = float(np.exp(np.mean(np.log(np.maximum(confs, 1e-6))))) if confs else 0.0
-    return TextRead("".join(text), tuple(tables), confidence)
+    return TextRead("".join(text), tuple(tables), confidence, tuple(places))
 
 
 _shared: Recognizer | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr_worker.locate import plate_candidates
+from ocr_worker.locate import Row, plate_candidates
 from ocr_worker.reader import to_gray
 from ocr_worker.synth import degrade, in_dealer_frame, render_plate, scene
 
@@ -80,3 +80,25 @@ def test_frame_reports_each_plate_once(boxes: list, kept: list[str]) -> None:
 
     reads = [PlateRead("AAA111", 0.9, boxes[0]), PlateRead("BBB222", 0.6, boxes[1])]
     assert [r.plate for r in _distinct(reads)] == kept
+
+
+# The number's row in a 320 px wide plate image: x 100-220, characters 60 px high; a character counts up to 60 px out.
+ROW = Row(100, 40, 120, 70, 5, 60.0, True)
+
+
+@pytest.mark.parametrize(("places", "kept"), [
+    ((110, 135, 160, 185, 210), "ABCDE"),        # all on the row
+    ((20, 110, 135, 160, 185), "BCDE"),           # an emblem at the plate's left edge, 80 px out: dropped
+    ((45, 110, 135, 160, 185), "ABCDE"),          # a character the row missed, right beside it: kept
+    ((110, 135, 160, 185, 310), "ABCD"),          # a bolt at the right edge, 90 px out: dropped
+])
+def test_full_width_read_keeps_characters_beside_the_row(places: tuple[int, ...], kept: str) -> None:
+    """A read of the whole plate's width loses characters far beyond the number's row, keeps those beside it."""
+    from ocr_worker.reader import beside_row
+    from ocr_worker.recognizer import TextRead
+
+    text = "ABCDE"
+    line = TextRead(text, tuple({ch: 1.0} for ch in text), 0.9, tuple(x / 320 for x in places))
+    out = beside_row(line, ROW, 320)
+    assert out.text == kept
+    assert [next(iter(p)) for p in out.probs] == list(kept)
