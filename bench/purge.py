@@ -151,7 +151,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ALPR_RETENTION_INTERVAL_SECONDS": "1000000000",
             "ALPR_RETENTION_BATCH_SIZE": str(args.batch_size),
             "ALPR_RETENTION_BATCH_PAUSE_SECONDS": str(args.batch_pause),
-            "ALPR_RETENTION_MAX_DUTY": str(args.duty)})
+            "ALPR_RETENTION_MAX_DUTY": str(args.duty),
+            # The listening officer's socket closes when its access token runs out (an MDT sends a fresh one;
+            # this listener does not): tokens must outlive the seeding, the run and the drain.
+            "ALPR_ACCESS_TOKEN_MINUTES": str(max(15, int(args.duration / 60) + 30))})
         await server.start()
         print(f"[setup] {be.describe}; hot list {len(listed):,} seeded in {seed_s:.1f}s; server ready in "
               f"{server.startup_s:.1f}s", flush=True)
