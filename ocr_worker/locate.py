@@ -145,7 +145,7 @@ def plate_candidates(gray: np.ndarray, min_char_h: int = 8, max_char_h: int = 80
     picked: list[Row] = []
     for r in rows:
         # Dark- and light-text passes often find the same row: keep one.
-        if any(_overlap(r, p) > 0.5 for p in picked):
+        if any(overlap(r.box, p.box) > 0.5 for p in picked):
             continue
         picked.append(r)
         if len(picked) == limit:
@@ -174,11 +174,11 @@ def _overlay(row: Row, height: int) -> bool:
     return not row.dark_text and (centre < 0.08 * height or centre > 0.92 * height)
 
 
-def _overlap(a: Row, b: Row) -> float:
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    return inter / max(1, min(a.w * a.h, b.w * b.h))
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """How much two boxes (x, y, w, h) overlap: their intersection over the smaller one's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
 def crop(image: np.ndarray, box: tuple[int, int, int, int], pad_x: float, pad_y: float) -> np.ndarray:

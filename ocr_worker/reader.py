@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ocr_worker.locate import Row, crop, plate_candidates, plate_rects, text_rows
+from ocr_worker.locate import Row, crop, overlap, plate_candidates, plate_rects, text_rows
 from ocr_worker.postprocess import Line, consensus
 from ocr_worker.recognizer import Recognizer, TextRead
 from ocr_worker.states import infer_state
@@ -58,7 +58,7 @@ class PlateReader:
                     with_state: bool = True) -> list[PlateRead | None]:
         """Read several plate images with one recogniser batch for all their views."""
         boxes = boxes or [None] * len(images)
-        grays, views, owners, rows, full_width = [], [], [], [], []
+        grays, views, owners, rows, trim_to = [], [], [], [], []
         for k, image in enumerate(images):
             gray = normalise_height(image)
             v, row = plate_views(gray)
@@ -66,12 +66,14 @@ class PlateReader:
             rows.append(row)
             views += v
             owners += [k] * len(v)
-            full_width += [row is not None and i in FULL_WIDTH_VIEWS for i in range(len(v))]
+            # The full-width views' reads lose what lies far beyond a row that holds the whole number.
+            number_row = row if row is not None and row.count >= MIN_NUMBER_ROW else None
+            trim_to += [number_row if i in FULL_WIDTH_VIEWS else None for i in range(len(v))]
         lines = self.recognizer.read(views)
         by_image: list[list[Line]] = [[] for _ in images]
-        for k, line, wide in zip(owners, lines, full_width, strict=True):
-            if wide and rows[k].count >= MIN_NUMBER_ROW:
-                line = beside_row(line, rows[k], grays[k].shape[1])
+        for k, line, number_row in zip(owners, lines, trim_to, strict=True):
+            if number_row is not None:
+                line = beside_row(line, number_row, grays[k].shape[1])
             by_image[k].append(Line(line.text, line.probs, line.confidence))
         state_views, state_owner = [], []
         results: list[PlateRead | None] = []
@@ -155,16 +157,9 @@ def _distinct(reads: list[PlateRead]) -> list[PlateRead]:
     """The surest read of each plate: a read whose box mostly lies on a surer read's box is the same plate."""
     kept: list[PlateRead] = []
     for rd in reads:
-        if all(_box_overlap(rd.box, k.box) <= 0.5 for k in kept):
+        if all(overlap(rd.box, k.box) <= 0.5 for k in kept):
             kept.append(rd)
     return kept
-
-
-def _box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over the smaller box's area."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
 # A row of at least this many character blobs is taken for the whole plate number (a shorter one is often a part).
@@ -176,8 +171,6 @@ ROW_MARGIN = 1.0
 def beside_row(line: TextRead, row: Row, width: int) -> TextRead:
     """A full-width view's read without characters over a character height beyond the number's row: an emblem, a
     bolt or the plate's edge read as a letter. A character the row missed but that sits next to it is kept."""
-    if len(line.positions) != len(line.text):
-        return line  # a read without places (not from the recogniser): nothing to judge by
     lo, hi = row.x - ROW_MARGIN * row.char_h, row.x + row.w + ROW_MARGIN * row.char_h
     keep = [i for i, at in enumerate(line.positions) if lo <= at * width <= hi]
     if len(keep) == len(line.text):

@@ -23,7 +23,7 @@ class TextRead:
     text: str
     probs: tuple[dict[str, float], ...]
     confidence: float
-    positions: tuple[float, ...] = ()  # each character's centre, as a fraction of the image's width
+    positions: tuple[float, ...]  # each character's centre, as a fraction of the image's width
 
 
 class Recognizer:

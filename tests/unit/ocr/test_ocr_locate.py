@@ -33,15 +33,14 @@ def test_tall_blob_far_right_does_not_stop_linking() -> None:
     assert [(r.x, r.w, r.count) for r in rows] == [(10, 23, 2)]
 
 
-def _frame_with(box: tuple[int, int, int, int], holes: bool = True) -> np.ndarray:
+def _frame_with(box: tuple[int, int, int, int]) -> np.ndarray:
     """A dark grey frame with one light region at box, holed by dark 'characters' as a plate is."""
     frame = np.full((240, 400), 40, np.uint8)
     x, y, w, h = box
     frame[y:y + h, x:x + w] = 220
-    if holes:
-        for k in range(5):
-            cx = x + w // 10 + k * w // 6
-            frame[y + h // 4:y + 3 * h // 4, cx:cx + w // 12] = 30
+    for k in range(5):
+        cx = x + w // 10 + k * w // 6
+        frame[y + h // 4:y + 3 * h // 4, cx:cx + w // 12] = 30
     return frame
 
 
