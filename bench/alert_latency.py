@@ -297,6 +297,8 @@ async def _measure(args: argparse.Namespace, server: Server, be: Any, bodies: li
                    "seed": args.seed},
         "setup": {"seed_hotlist_s": round(seed_s, 2), "server_startup_s": round(server.startup_s, 2)},
         "alert_latency_ms": summarize_ms(alert),
+        # every alert's latency, so runs can be pooled (hotlist_size.py): one run's p99 is its ~8th slowest alert
+        "alert_latency_samples_ms": sorted(round(1000 * v, 3) for v in alert),
         "alert_latency_from_schedule_ms": summarize_ms(alert_sched),
         # websocket arrival minus the same POST's HTTP answer: what alert delivery adds (negative: alert came first)
         "alert_after_http_answer_ms": summarize_ms(after_http, (50, 99)),

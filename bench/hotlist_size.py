@@ -2,8 +2,8 @@
 
 Runs bench/alert_latency.py on a hot list of --small and of --large entries, alternating --repeat times, with the
 same load and seeds (each run a fresh backend and server; 40 s at 500 reads/s, 4% of them hits, unless other
-alert_latency options are given), and compares the median of each size's alert p99. The issue's bar: p99 at 1,000,000
-entries within 10% of p99 at 1,000.
+alert_latency options are given), pools each size's alerts over its runs and compares the pooled p99s, the 1,000-entry
+list as the baseline. The issue's bar: p99 at 1,000,000 entries within 10% of p99 at 1,000.
 
     python bench/hotlist_size.py --backend embedded
     python bench/hotlist_size.py --backend postgres --small 1000 --large 1000000 --duration 20
@@ -21,14 +21,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import alert_latency
-from bench.common import table, write_result
+from bench.common import summarize_ms, table, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=1_000, help="entries on the small list (%(default)s)")
     ap.add_argument("--large", type=int, default=1_000_000, help="entries on the large list (%(default)s)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each size, alternating (%(default)s)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each size, alternating (%(default)s)")
     own, rest = ap.parse_known_args(argv)
     try:
         import uvloop
@@ -44,28 +44,36 @@ def main(argv: list[str] | None = None) -> int:
             print(alert_latency.report(runs[label][-1]), flush=True)
 
     def p99s(label: str) -> list[float]:
-        return sorted(r["alert_latency_ms"].get("p99_ms", float("nan")) for r in runs[label])
+        return [r["alert_latency_ms"].get("p99_ms", float("nan")) for r in runs[label]]
 
-    def median(values: list[float]) -> float:
-        return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1]
-                                                                + values[len(values) // 2]) / 2
+    def pooled(label: str) -> dict[str, float]:
+        # All alerts of a size's runs together: 3 runs give ~2,400 alerts, so p99 is the ~24th slowest instead of
+        # one run's ~8th, and one stray stall moves it far less.
+        samples = [v / 1000 for r in runs[label] for v in r["alert_latency_samples_ms"]]
+        return summarize_ms(samples)
 
-    small, large = median(p99s("small")), median(p99s("large"))
-    ratio = large / small if small else None
-    result = {"bench": "hotlist_size", "backend": args.backend, "runs": runs, "p99_small_ms": small,
-              "p99_large_ms": large, "p99_ratio_large_to_small": ratio}
+    def match_ms(label: str) -> str:
+        means = [r["server_metrics"].get("alpr_match_seconds", {}).get("mean_ms") for r in runs[label]]
+        return ", ".join("n/a" if m is None else f"{m:.3f}" for m in means)
+
+    small, large = pooled("small"), pooled("large")
+    ratio = large["p99_ms"] / small["p99_ms"] if small.get("p99_ms") else None
+    result = {"bench": "hotlist_size", "backend": args.backend, "runs": runs, "pooled_small_ms": small,
+              "pooled_large_ms": large, "p99_ratio_large_to_small": ratio}
 
     def line(label: str) -> str:
-        rs = runs[label]
-        return (f"alert p99 {', '.join(f'{v:.2f}' for v in p99s(label))} ms (median {median(p99s(label)):.2f}); "
-                f"p50 {', '.join(str(r['alert_latency_ms'].get('p50_ms')) for r in rs)} ms; "
-                f"{sum(r['alerts']['received'] for r in rs)} alerts")
+        p = pooled(label)
+        return (f"pooled p50 {p['p50_ms']:.2f}, p90 {p['p90_ms']:.2f}, p99 {p['p99_ms']:.2f} ms "
+                f"over {p['count']:,} alerts; per-run p99 {', '.join(f'{v:.2f}' for v in p99s(label))} ms; "
+                f"server match step mean {match_ms(label)} ms")
 
     rows = [
         (f"{own.small:,} entries", line("small")),
         (f"{own.large:,} entries", line("large")),
-        ("p99 large / small (medians)", f"{ratio:.2f}" if ratio else "n/a"),
-        ("target: within 10% of each other", "PASS" if ratio is not None and 1 / 1.10 <= ratio <= 1.10 else "FAIL"),
+        ("p99 large / small (pooled)", f"{ratio:.3f}" if ratio else "n/a"),
+        # The small list is the baseline (bench/README.md's rule: a ratio against a baseline of the same run).
+        ("target: within 10% of the 1,000-entry p99", "PASS" if ratio is not None and abs(ratio - 1) <= 0.10
+         else "FAIL"),
     ]
     print()
     print(table(rows, f"alert latency by hot-list size — {args.backend}"))
