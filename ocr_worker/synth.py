@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ocr_worker.syntax import TEMPLATES
+
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
 PLATE_FONTS = ("DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono-Bold.ttf",
                "DejaVuSansCondensed.ttf", "DejaVuSerifCondensed-Bold.ttf")
@@ -25,23 +27,49 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
 
+# Marks that many states print between the groups of a plate number (Missouri's and Pennsylvania's emblems, New
+# York's dash; dots on others): a reader must skip them, and not drop the characters beside them.
+SEPARATORS = ("space", "dash", "dot", "emblem")
+
+
 def render_plate(text: str, top: str | None = None, bottom: str | None = None, *, width: int = 320,
                  height: int = 160, font: str = "DejaVuSansCondensed-Bold.ttf", ink: tuple = (20, 30, 90),
-                 paper: tuple = (235, 235, 228), stretch: float = 1.0) -> np.ndarray:
-    """A US-style plate (RGB array): the number large in the middle, optional state name and slogan."""
+                 paper: tuple = (235, 235, 228), stretch: float = 1.0, separator: str | None = None,
+                 split: int | None = None, accent: tuple = (200, 40, 40)) -> np.ndarray:
+    """A US-style plate (RGB array): the number large in the middle, optional state name and slogan.
+
+    `separator` (one of SEPARATORS) splits the number after `split` characters (default: half) with a gap, empty
+    or holding a dash, a dot or an emblem in the `accent` colour.
+    """
+    if separator is not None and separator not in SEPARATORS:
+        raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}")
     img = Image.new("RGB", (width, height), paper)
     draw = ImageDraw.Draw(img)
     draw.rectangle([2, 2, width - 3, height - 3], outline=ink, width=3)
     # The number: 45% of the plate's height, drawn on its own canvas so it can be squeezed like plate fonts.
     size = int(height * 0.5)
     f = _font(font, size)
-    box = draw.textbbox((0, 0), text, font=f)
+    k = len(text) // 2 if split is None else split
+    shown = f"{text[:k]}  {text[k:]}" if separator else text
+    box = draw.textbbox((0, 0), shown, font=f)
     tw, th = box[2] - box[0], box[3] - box[1]
     layer = Image.new("L", (tw + 4, th + 4), 0)
-    ImageDraw.Draw(layer).text((2 - box[0], 2 - box[1]), text, font=f, fill=255)
+    ImageDraw.Draw(layer).text((2 - box[0], 2 - box[1]), shown, font=f, fill=255)
     target_w = min(int(width * 0.9), int(tw * stretch))
     layer = layer.resize((max(1, target_w), int(height * 0.45)), Image.BICUBIC)
-    img.paste(Image.new("RGB", layer.size, ink), ((width - layer.width) // 2, int(height * 0.28)), layer)
+    at = ((width - layer.width) // 2, int(height * 0.28))
+    img.paste(Image.new("RGB", layer.size, ink), at, layer)
+    if separator not in (None, "space"):
+        # The gap's centre, carried from the unscaled text to the squeezed layer.
+        gap_x = 2 - box[0] + draw.textlength(text[:k], font=f) + draw.textlength("  ", font=f) / 2
+        cx, cy = at[0] + gap_x * layer.width / (tw + 4), at[1] + layer.height / 2
+        r = layer.height * 0.16
+        if separator == "dash":
+            draw.rectangle([cx - 1.2 * r, cy - 0.3 * r, cx + 1.2 * r, cy + 0.3 * r], fill=ink)
+        elif separator == "dot":
+            draw.ellipse([cx - 0.5 * r, cy - 0.5 * r, cx + 0.5 * r, cy + 0.5 * r], fill=ink)
+        else:
+            draw.polygon([(cx, cy - 1.6 * r), (cx + r, cy), (cx, cy + 1.6 * r), (cx - r, cy)], fill=accent)
     small = _font("DejaVuSans-Bold.ttf", int(height * 0.13))
     for words, y in ((top, int(height * 0.06)), (bottom, int(height * 0.80))):
         if words:
@@ -62,11 +90,15 @@ def in_dealer_frame(plate: np.ndarray, band_from: float = 0.70, border: int = 8)
     return framed
 
 
+# The layouts syntax knows (ocr_worker.syntax.TEMPLATES) and a few vanity-like ones, each equally often: the
+# recogniser should learn every common letter/digit order, not only the most common few.
+LAYOUTS = (*TEMPLATES, "LDDDDL", "LLLLLL", "LLLLL", "DDDDD")
+
+
 def random_plate_text(rng: random.Random) -> str:
     """A plate string in a common US layout (or, sometimes, a vanity one)."""
     letters, digits = "ABCDEFGHJKLMNPRSTUVWXYZ", "0123456789"
-    layout = rng.choice(["LLLDDDD", "DLLLDDD", "LLLDDD", "DDDLLL", "LLDDDD", "DLLDDD", "DDDLLLL", "LLLLDDD",
-                         "DDLLDDD", "DDDDDD", "LDDDDL", "LLLLLL", "LLLLL", "DDDDD", "DDDDDDD"])
+    layout = rng.choice(LAYOUTS)
     return "".join(rng.choice(letters if k == "L" else digits) for k in layout)
 
 

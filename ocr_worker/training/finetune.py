@@ -7,6 +7,10 @@ identical in every tensor). 600 steps (the default) read better than 300 on both
 (bench/README.md). A second stage from those weights with more frame-sized (shrunk) samples (--init ...
 --low-res 0.6 --low-res-min 0.15) was tried and did not help on frames or crops; it is not used.
 
+Rendered plates use every layout syntax knows (Missouri's LLDLDL among them) and, on SEPARATED of them, a gap, dash,
+dot or coloured emblem between the groups of the number, as many states print. Results move by several points from
+one seed to another (bench/README.md): compare recipes over more than one seed.
+
 The crops of ../shared/datasets/us-plates/crops/ are split by their row in labels.csv: even rows (0, 2, 4, ...)
 train, odd rows are held out (bench/ocr.py scores crops on the odd rows only when these weights are used). Frames are never
 used. The inputs are exactly the views the reader makes (ocr_worker.reader.plate_views), augmented.
@@ -28,11 +32,12 @@ import numpy as np
 from ocr_worker.models import RECOGNIZER_FILE, model_dir
 from ocr_worker.reader import normalise_height, plate_views, stretch
 from ocr_worker.recognizer import MAX_WIDTH, MODEL_HEIGHT
-from ocr_worker.synth import PLATE_FONTS, random_plate_text, render_plate
+from ocr_worker.synth import PLATE_FONTS, SEPARATORS, random_plate_text, render_plate
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT.parent / "shared" / "datasets" / "us-plates" / "crops"
 OUT = Path(__file__).resolve().parents[1] / "weights" / "plates_g2.pth"
+SEPARATED = 0.35  # share of rendered plates whose number is split by a gap, a dash, a dot or an emblem
 
 
 def training_rows(dataset: Path = DATASET) -> list[dict]:
@@ -65,9 +70,17 @@ def synthetic_sample(rng: random.Random) -> tuple[np.ndarray, str]:
     tone = rng.randint(0, 90)
     ink = (tone, rng.randint(0, 90), rng.randint(0, 140)) if dark else (240, 240, 240)
     paper = tuple(rng.randint(170, 255) for _ in range(3)) if dark else (rng.randint(0, 80), 30, rng.randint(0, 90))
+    separator, split = None, None
+    if rng.random() < SEPARATED:
+        separator = rng.choice(SEPARATORS)
+        # Between the letter and digit groups nearest the middle (Missouri's AB1 C2D, New York's ABC-1234), or
+        # in the middle.
+        changes = [i for i in range(1, len(text)) if text[i].isdigit() != text[i - 1].isdigit()]
+        split = min(changes, key=lambda i: abs(i - len(text) / 2)) if changes and rng.random() < 0.6 else None
     plate = render_plate(text, REGION_NAMES[state] if rng.random() < 0.8 else None,
                          rng.choice(SLOGANS.get(state, ("",))) or None, font=rng.choice(PLATE_FONTS),
-                         ink=ink, paper=paper, stretch=rng.uniform(0.55, 1.05))
+                         ink=ink, paper=paper, stretch=rng.uniform(0.55, 1.05), separator=separator, split=split,
+                         accent=(rng.randint(120, 255), rng.randint(0, 120), rng.randint(0, 200)))
     gray = normalise_height(plate)
     views, _ = plate_views(gray)
     return rng.choice(views[: len(views) // 2]), label(text)
