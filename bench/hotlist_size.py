@@ -56,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         means = [r["server_metrics"].get("alpr_match_seconds", {}).get("mean_ms") for r in runs[label]]
         return ", ".join("n/a" if m is None else f"{m:.3f}" for m in means)
 
-    small, large = pooled("small"), pooled("large")
+    pools = {label: pooled(label) for label in runs}
+    small, large = pools["small"], pools["large"]
     ratio = large["p99_ms"] / small["p99_ms"] if small.get("p99_ms") else None
     result = {"bench": "hotlist_size", "backend": args.backend, "runs": runs, "pooled_small_ms": small,
               "pooled_large_ms": large, "p99_ratio_large_to_small": ratio}
 
     def line(label: str) -> str:
-        p = pooled(label)
+        p = pools[label]
         return (f"pooled p50 {p['p50_ms']:.2f}, p90 {p['p90_ms']:.2f}, p99 {p['p99_ms']:.2f} ms "
                 f"over {p['count']:,} alerts; per-run p99 {', '.join(f'{v:.2f}' for v in p99s(label))} ms; "
                 f"server match step mean {match_ms(label)} ms")

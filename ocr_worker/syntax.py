@@ -29,7 +29,7 @@ TEMPLATES: Mapping[str, float] = {
     "DLLDDD": 0.03, "DDDLLLL": 0.02, "LLLLDDD": 0.02, "LDDDDLL": 0.01, "DDLLDDD": 0.02,
     "LLDDDDD": 0.02, "DDDDLL": 0.01, "DLDDDDL": 0.01, "DDDDDDD": 0.02, "DDDDDD": 0.02,
     "LLDLDDD": 0.01, "DDDLDDD": 0.01, "LDDLLL": 0.01, "DLLDDDD": 0.01, "LLLDDDL": 0.01,
-    "LLDLDL": 0.02,  # Missouri (about 2% of US vehicles)
+    "LLDLDL": 0.02,  # Missouri (about 2% of US vehicles); at 2% a layout settles no tie, but training renders it
 }
 # How much fitting a common layout is worth against the recogniser's own preference, in log-probability.
 # Small: the layout breaks a near tie between confusable glyphs and never overrules a clear read (vanity and

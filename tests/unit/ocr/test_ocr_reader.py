@@ -32,7 +32,7 @@ def test_read_plate_and_state(reader, plate: str, top: str, bottom: str | None, 
     ("HK5R9C", "dot", 3),
 ])
 def test_read_plate_split_by_a_mark(reader, plate: str, separator: str, split: int) -> None:
-    """A number split by a gap, a dash or an emblem reads as its characters alone, none dropped beside the mark."""
+    """A number split by a gap, a dash or a dot reads as its characters alone, none dropped beside the mark."""
     read = reader.read_plate(render_plate(plate, "MISSOURI", separator=separator, split=split)[:, :, ::-1])
     assert read.plate == plate
 

@@ -19,14 +19,14 @@ def test_random_plates_cover_every_known_layout() -> None:
     assert seen <= set(LAYOUTS)
 
 
-def test_emblem_sits_between_the_groups() -> None:
-    """An emblem separator is drawn in its accent colour in the gap between the split groups, nowhere else."""
-    plate = render_plate("HK5R9C", separator="emblem", split=3, accent=(250, 0, 0), ink=(0, 0, 0),
-                         paper=(255, 255, 255))
-    red = np.argwhere((plate[:, :, 0] > 200) & (plate[:, :, 1] < 50))
-    assert len(red)
-    ys, xs = red[:, 0], red[:, 1]
-    # The number spans the middle of the plate: the emblem is near its centre, inside the number's band.
+@pytest.mark.parametrize("separator", ["dash", "dot", "emblem"])
+def test_mark_sits_in_the_gap_between_the_groups(separator: str) -> None:
+    """A dash, dot or emblem is drawn in the gap between the split groups, and nowhere else on the plate."""
+    gap = render_plate("HK5R9C", separator="space", split=3)
+    marked = render_plate("HK5R9C", separator=separator, split=3)
+    ys, xs = np.nonzero((gap != marked).any(axis=2))
+    assert len(xs)
+    # The only difference is the mark: near the plate's centre, inside the number's band.
     assert xs.min() > 0.35 * 320 and xs.max() < 0.65 * 320
     assert ys.min() > 0.28 * 160 and ys.max() < 0.73 * 160
 
