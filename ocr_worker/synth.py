@@ -35,11 +35,12 @@ SEPARATORS = ("space", "dash", "dot", "emblem")
 def render_plate(text: str, top: str | None = None, bottom: str | None = None, *, width: int = 320,
                  height: int = 160, font: str = "DejaVuSansCondensed-Bold.ttf", ink: tuple = (20, 30, 90),
                  paper: tuple = (235, 235, 228), stretch: float = 1.0, separator: str | None = None,
-                 split: int | None = None, accent: tuple = (200, 40, 40)) -> np.ndarray:
+                 split: int | None = None, accent: tuple = (200, 40, 40), stacked: str | None = None) -> np.ndarray:
     """A US-style plate (RGB array): the number large in the middle, optional state name and slogan.
 
     `separator` (one of SEPARATORS) splits the number after `split` characters (default: half) with a gap, empty
-    or holding a dash, a dot or an emblem in the `accent` colour.
+    or holding a dash, a dot or an emblem in the `accent` colour. `stacked`: two small letters one above the other
+    left of the number, as New Jersey and Massachusetts print a specialty plate's prefix (not part of the number).
     """
     if separator is not None and separator not in SEPARATORS:
         raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}")
@@ -70,6 +71,14 @@ def render_plate(text: str, top: str | None = None, bottom: str | None = None, *
             draw.ellipse([cx - 0.5 * r, cy - 0.5 * r, cx + 0.5 * r, cy + 0.5 * r], fill=ink)
         else:
             draw.polygon([(cx, cy - 1.6 * r), (cx + r, cy), (cx, cy + 1.6 * r), (cx - r, cy)], fill=accent)
+    if stacked:
+        if len(stacked) != 2:
+            raise ValueError("stacked takes two letters")
+        letter = _font(font, int(layer.height * 0.56))  # capitals about 45% of the number's height
+        x = at[0] - int(layer.height * 0.2)
+        for ch, y in zip(stacked, (at[1], at[1] + layer.height * 0.55), strict=True):
+            b = draw.textbbox((0, 0), ch, font=letter)
+            draw.text((x - (b[2] - b[0]) - b[0], y - b[1]), ch, font=letter, fill=ink)
     small = _font("DejaVuSans-Bold.ttf", int(height * 0.13))
     for words, y in ((top, int(height * 0.06)), (bottom, int(height * 0.80))):
         if words:

@@ -115,3 +115,46 @@ def test_full_width_read_keeps_characters_beside_the_row(places: tuple[int, ...]
     out = beside_row(line, ROW, 320)
     assert out.text == kept
     assert [next(iter(p)) for p in out.probs] == list(kept)
+
+
+def _plate_line(plate: str, stacked: str | None):  # noqa: ANN202
+    """A rendered plate at the reader's height, its number's row and the glyphs on that row's line."""
+    from ocr_worker.locate import text_rows
+    from ocr_worker.reader import PLATE_HEIGHT, line_glyphs, normalise_height
+
+    gray = normalise_height(to_gray(render_plate(plate, "New Jersey", stacked=stacked)[:, :, ::-1]))
+    row = next(r for r in text_rows(gray) if r.char_h >= 0.3 * PLATE_HEIGHT)
+    return gray, row, line_glyphs(gray, row)
+
+
+def _read_at(text: str, places: list[float], width: int):  # noqa: ANN202
+    from ocr_worker.recognizer import TextRead
+
+    return TextRead(text, tuple({ch: 1.0} for ch in text), 0.9, tuple(x / width for x in places))
+
+
+@pytest.mark.parametrize("read", ["S2422", "LS2422"])
+def test_stacked_letters_beside_the_number_are_dropped(read: str) -> None:
+    """Letters printed small and stacked beside the number (New Jersey's LS 2422) are left out of the read."""
+    from ocr_worker.reader import without_short_edges
+
+    gray, row, glyphs = _plate_line("2422", stacked="LS")
+    assert len(glyphs.small) == 2 and all(b <= row.x for _, b in glyphs.small)  # the two letters, left of the row
+    stacked_x = sum(glyphs.small[0]) / 2
+    digits_x = sorted((a + b) / 2 for a, b in glyphs.tall if a >= row.x and b <= row.x + row.w)
+    assert len(digits_x) == 4
+    places = [stacked_x] * (len(read) - 4) + digits_x
+    out = without_short_edges(_read_at(read, places, gray.shape[1]), row, glyphs, (0, gray.shape[1]))
+    assert out.text == "2422"
+    assert [next(iter(p)) for p in out.probs] == list("2422")
+
+
+def test_a_character_beside_the_number_stays_without_a_small_glyph_there() -> None:
+    """Nothing is dropped from a plate with no small glyph beside its number: a missed character is not guessed at."""
+    from ocr_worker.reader import without_short_edges
+
+    gray, row, glyphs = _plate_line("2422", stacked=None)
+    assert glyphs.small == ()
+    places = [row.x - 0.4 * row.char_h, *(row.x + (i + 0.5) * row.w / 4 for i in range(4))]
+    out = without_short_edges(_read_at("12422", places, gray.shape[1]), row, glyphs, (0, gray.shape[1]))
+    assert out.text == "12422"

@@ -35,3 +35,13 @@ def test_separator_must_be_known() -> None:
     """An unknown separator kind is refused, not silently drawn as nothing."""
     with pytest.raises(ValueError, match="separator"):
         render_plate("ABC123", separator="star")
+
+
+def test_stacked_prefix_takes_two_letters() -> None:
+    """A stacked prefix is two letters, one above the other; anything else is refused."""
+    plain, stacked = render_plate("2422"), render_plate("2422", stacked="LS")
+    ys, xs = np.nonzero((plain != stacked).any(axis=2))
+    assert xs.max() < 0.3 * 320  # left of the number, which is centred
+    assert ys.min() < 0.45 * 160 < ys.max()  # above and below the number's middle
+    with pytest.raises(ValueError, match="two letters"):
+        render_plate("2422", stacked="L")
