@@ -39,8 +39,15 @@ def canonical_o(plate: str) -> str:
     return plate.replace("O", "0")
 
 
+# A faint character that some views miss splits the length vote between a reading and that reading with the character:
+# the longer one wins when it has nearly the weight of the likeliest and every read of that length lies inside one of
+# its reads. (Chosen on the development set: at 0.8 and below, a stacked letter some views kept came back.)
+LONGER_SHARE = 0.9
+
+
 def consensus(lines: Sequence[Line]) -> Consensus | None:
-    """Fold reads of one plate: the likeliest length wins, then per-position odds are averaged.
+    """Fold reads of one plate: the likeliest length wins (or a near-tie that extends it), then per-position odds
+    are averaged.
 
     Reads that cannot be a plate (too short or long, a sticker's month or year) carry no weight.
     """
@@ -57,6 +64,10 @@ def consensus(lines: Sequence[Line]) -> Consensus | None:
     if not usable:
         return None
     length = max(weights, key=lambda n: (weights[n], n))
+    longer = [n for n in weights if n > length and weights[n] >= LONGER_SHARE * weights[length]
+              and _within(usable, length, n)]
+    if longer:
+        length = max(longer, key=lambda n: weights[n])
     same = [(line, w) for line, w in usable if len(line.text) == length]
     total = sum(w for _, w in same)
     # Average each position's distribution over the reads of that length, weighted by their confidence.
@@ -75,6 +86,12 @@ def consensus(lines: Sequence[Line]) -> Consensus | None:
     geo = math.exp(sum(math.log(max(p, 1e-6)) for p in char_conf) / len(char_conf))
     raw = max(same, key=lambda lw: lw[1])[0].text
     return Consensus(plate, round(geo * agreement * plausible(plate) ** 0.5, 4), raw, round(agreement, 4))
+
+
+def _within(usable: Sequence[tuple[Line, float]], short: int, long: int) -> bool:
+    """Whether every read `short` characters long lies inside some read `long` characters long."""
+    longs = [line.text for line, _ in usable if len(line.text) == long]
+    return all(any(line.text in text for text in longs) for line, _ in usable if len(line.text) == short)
 
 
 def _class_prob(table: Mapping[str, float], ch: str) -> float:

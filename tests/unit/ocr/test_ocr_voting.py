@@ -42,6 +42,11 @@ def line(text: str, conf: float = 0.9, unsure: dict[int, dict[str, float]] | Non
     ([line("ABC1234", unsure={2: {"C": 0.6, "G": 0.4}}), line("ABG1234", unsure={2: {"G": 0.45, "C": 0.55}})],
      "ABC1234"),
     ([line("X", 0.9)], None),  # one character is no plate
+    # A faint first character some views missed: the longer reading nearly ties and extends every shorter read.
+    ([line("PGM335", 0.95), line("PGM335", 0.95), line("6PGM335", 0.9), line("6PGM335", 0.9)], "6PGM335"),
+    # ... but not when it has clearly fewer views, nor when the shorter reads are not inside it.
+    ([line("PGM335", 0.95), line("PGM335", 0.95), line("PGM335", 0.95), line("6PGM335", 0.9)], "PGM335"),
+    ([line("PGM335", 0.95), line("PGM335", 0.95), line("6PGM385", 0.9), line("6PGM385", 0.9)], "PGM335"),
 ])
 def test_consensus(lines: list[Line], plate: str | None) -> None:
     """Several views of one plate fold into one plate string."""
