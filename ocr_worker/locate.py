@@ -25,21 +25,27 @@ class Row:
         return self.x, self.y, self.w, self.h
 
 
-def _blobs(gray: np.ndarray, min_h: int, max_h: int, dark_text: bool, block: int, c: int = 8,
-           max_w: float = 3.5) -> np.ndarray:
-    """Character-shaped connected components as rows of (x, y, w, h, characters in it)."""
+def _components(gray: np.ndarray, dark_text: bool, block: int, c: int = 8) -> np.ndarray:
+    """(x, y, w, h, area) of each connected component of the text's polarity, background left out."""
     # Adaptive thresholding copes with shadows and gradients across a plate that defeat one global level.
     block = max(3, block | 1)
     mode = cv2.THRESH_BINARY_INV if dark_text else cv2.THRESH_BINARY
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, c)
     _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
-    x, y, w, h, area = stats[1:].T
+    return stats[1:]
+
+
+def _blobs(gray: np.ndarray, min_h: int, max_h: int, dark_text: bool, block: int, c: int = 8,
+           max_w: float = 3.5) -> np.ndarray:
+    """Character-shaped connected components as rows of (x, y, w, h, characters in it)."""
+    stats = _components(gray, dark_text, block, c)
+    x, y, w, h, area = stats.T
     fill = area / np.maximum(w * h, 1)
     # Plate glyphs are taller than wide (W and M nearly square), solid strokes fill 15-90% of their box. Small
     # or blurred plates run neighbouring glyphs together: a blob up to 3.5 heights wide counts as several.
     ok = (h >= min_h) & (h <= max_h) & (w <= h * max_w) & (w * 10 >= h) & (fill > 0.12) & (fill < 0.92)
     ok &= (w <= h * 1.15) | (fill > 0.3)
-    found = stats[1:][ok][:, :4]
+    found = stats[ok][:, :4]
     chars = np.maximum(1, np.round(found[:, 2] / (0.6 * found[:, 3]))).astype(found.dtype)
     return np.column_stack([found, chars]) if len(found) else np.zeros((0, 5), dtype=np.int32)
 
@@ -121,10 +127,44 @@ def text_rows(gray: np.ndarray, min_frac: float = 0.18, max_frac: float = 0.85, 
     height = gray.shape[0]
     rows: list[Row] = []
     for dark in (True, False):
-        blobs = _blobs(gray, int(height * min_frac), int(height * max_frac), dark, block=height // 3)
+        blobs = _blobs(gray, int(height * min_frac), int(height * max_frac), dark, block=_plate_block(height))
         rows += join_rows(_rows(blobs, min_count, dark))
     # The plate number is the row of the tallest characters, and usually the longest such row.
     return sorted(rows, key=lambda r: (-r.char_h * min(r.count, 7), r.y))
+
+
+def _plate_block(height: int) -> int:
+    """The thresholding window for a plate image: a third of its height, about a glyph's width and a half."""
+    return height // 3
+
+
+@dataclass(frozen=True)
+class LineGlyphs:
+    """Blobs on the number's line of a plate image: the spans (x0, x1) of those as tall as its glyphs, and of small
+    glyph-shaped ones standing apart from it (stacked letters, a prefix)."""
+
+    tall: tuple[tuple[int, int], ...]
+    small: tuple[tuple[int, int], ...]
+
+
+def line_glyphs(gray: np.ndarray, row: Row) -> LineGlyphs:
+    """The tall and small blobs of a plate image's number row's polarity on its line (the binarisation text_rows
+    uses). Nothing is small unless at least two glyphs of the number stand as blobs of their own to measure against:
+    blur and a plate's frame join glyphs into one blob, whose height says nothing."""
+    x, y, w, h, _ = _components(gray, row.dark_text, _plate_block(gray.shape[0])).T
+    on_line = (y < row.y + row.h) & (y + h > row.y)
+    separate = on_line & (h >= 0.75 * row.char_h) & (h <= 1.3 * row.char_h) & (w <= h)
+    if separate.sum() < 2:
+        return LineGlyphs((), ())
+    glyph_h = float(np.median(h[separate]))
+    tall = on_line & (h >= 0.75 * glyph_h) & (w <= 2.5 * glyph_h)  # wider: the plate's frame or a band
+    # Glyph-shaped and apart from the number: a stacked letter or a small prefix, not a glyph's broken stroke (blur
+    # breaks a thin S next to its neighbour), a bolt or a sticker's edge.
+    gap = 0.1 * glyph_h
+    apart = (x + w <= row.x - gap) | (x >= row.x + row.w + gap)
+    small = on_line & apart & (h < 0.7 * glyph_h) & (h >= 0.35 * glyph_h) & (w >= 0.25 * h) & (w <= h)
+    return LineGlyphs(tuple((int(a), int(a + b)) for a, b in zip(x[tall], w[tall], strict=True)),
+                      tuple((int(a), int(a + b)) for a, b in zip(x[small], w[small], strict=True)))
 
 
 # Two thresholding passes: a coarse one for clean plates, a fine one for small or low-contrast plates.
@@ -183,8 +223,13 @@ def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float
 
 def crop(image: np.ndarray, box: tuple[int, int, int, int], pad_x: float, pad_y: float) -> np.ndarray:
     """The box grown by pad_x/pad_y of its height on each side, clipped to the image."""
+    x0, y0, x1, y1 = crop_bounds(image.shape, box, pad_x, pad_y)
+    return image[y0:y1, x0:x1]
+
+
+def crop_bounds(shape: tuple[int, ...], box: tuple[int, int, int, int], pad_x: float,
+                pad_y: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of what crop() cuts from an image of this shape."""
     x, y, w, h = box
     px, py = int(round(pad_x * h)), int(round(pad_y * h))
-    x0, y0 = max(0, x - px), max(0, y - py)
-    x1, y1 = min(image.shape[1], x + w + px), min(image.shape[0], y + h + py)
-    return image[y0:y1, x0:x1]
+    return max(0, x - px), max(0, y - py), min(shape[1], x + w + px), min(shape[0], y + h + py)

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ocr_worker.locate import Row, crop, overlap, plate_candidates, plate_rects, text_rows
+from ocr_worker.locate import (
+    LineGlyphs,
+    Row,
+    crop,
+    crop_bounds,
+    line_glyphs,
+    overlap,
+    plate_candidates,
+    plate_rects,
+    text_rows,
+)
 from ocr_worker.postprocess import Line, consensus
 from ocr_worker.recognizer import Recognizer, TextRead
 from ocr_worker.states import infer_state
@@ -58,27 +68,25 @@ class PlateReader:
                     with_state: bool = True) -> list[PlateRead | None]:
         """Read several plate images with one recogniser batch for all their views."""
         boxes = boxes or [None] * len(images)
-        grays, views, owners, rows, trims = [], [], [], [], []
+        grays, views, owners, rows, glyphs, trims = [], [], [], [], [], []
         for k, image in enumerate(images):
             gray = normalise_height(image)
             v, spans, row = _plate_views(gray)
             grays.append(gray)
             rows.append(row)
+            glyphs.append(line_glyphs(gray, row) if row is not None else None)
             views += v
             owners += [k] * len(v)
-            # Reads lose what lies beyond the number's row: far out in the full-width views when the row holds the
-            # whole number (an emblem, a bolt), and just beside it when short of its glyphs (stacked letters).
+            # The full-width views' reads lose what lies far beyond a row that holds the whole number.
             number_row = row if row is not None and row.count >= MIN_NUMBER_ROW else None
-            glyphs = line_glyphs(gray, row) if row is not None else None
-            trims += [(number_row if i in FULL_WIDTH_VIEWS else None, row, glyphs, span)
-                      for i, span in enumerate(spans)]
+            trims += [(number_row if i in FULL_WIDTH_VIEWS else None, span) for i, span in enumerate(spans)]
         lines = self.recognizer.read(views)
         by_image: list[list[Line]] = [[] for _ in images]
-        for k, line, (number_row, row, glyphs, span) in zip(owners, lines, trims, strict=True):
+        for k, line, (number_row, span) in zip(owners, lines, trims, strict=True):
             if number_row is not None:
                 line = beside_row(line, number_row, grays[k].shape[1])
-            if glyphs is not None:
-                line = without_short_edges(line, row, glyphs, span)
+            if glyphs[k] is not None:  # every view: stacked letters sit just beside the row, inside the tight crops
+                line = without_short_edges(line, rows[k], glyphs[k], span)
             by_image[k].append(Line(line.text, line.probs, line.confidence))
         state_views, state_owner = [], []
         results: list[PlateRead | None] = []
@@ -184,39 +192,6 @@ def beside_row(line: TextRead, row: Row, width: int) -> TextRead:
                     tuple(line.positions[i] for i in keep))
 
 
-@dataclass(frozen=True)
-class LineGlyphs:
-    """Blobs on the number's line of a plate image: the spans (x0, x1) of those as tall as its glyphs, and of small
-    glyph-shaped ones standing apart from it (stacked letters, a prefix)."""
-
-    tall: tuple[tuple[int, int], ...]
-    small: tuple[tuple[int, int], ...]
-
-
-def line_glyphs(gray: np.ndarray, row: Row) -> LineGlyphs:
-    """The tall and small blobs of the row's polarity on its line. Nothing is small unless at least two glyphs of
-    the number stand as blobs of their own to measure against: blur and a plate's frame join glyphs into one blob,
-    whose height says nothing."""
-    block = max(3, (gray.shape[0] // 3) | 1)
-    mode = cv2.THRESH_BINARY_INV if row.dark_text else cv2.THRESH_BINARY
-    binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, 8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
-    x, y, w, h = stats[1:, :4].T
-    on_line = (y < row.y + row.h) & (y + h > row.y)
-    glyphs = on_line & (h >= 0.75 * row.char_h) & (h <= 1.3 * row.char_h) & (w <= h)
-    if glyphs.sum() < 2:
-        return LineGlyphs((), ())
-    glyph_h = float(np.median(h[glyphs]))
-    tall = on_line & (h >= 0.75 * glyph_h) & (w <= 2.5 * glyph_h)  # wider: the plate's frame or a band
-    # Glyph-shaped and apart from the number: a stacked letter or a small prefix, not a glyph's broken stroke (blur
-    # breaks a thin S next to its neighbour), a bolt or a sticker's edge.
-    gap = 0.1 * glyph_h
-    apart = (x + w <= row.x - gap) | (x >= row.x + row.w + gap)
-    small = on_line & apart & (h < 0.7 * glyph_h) & (h >= 0.35 * glyph_h) & (w >= 0.25 * h) & (w <= h)
-    return LineGlyphs(tuple((int(a), int(a + b)) for a, b in zip(x[tall], w[tall], strict=True)),
-                      tuple((int(a), int(a + b)) for a, b in zip(x[small], w[small], strict=True)))
-
-
 def without_short_edges(line: TextRead, row: Row, glyphs: LineGlyphs, span: tuple[int, int]) -> TextRead:
     """A read without its leading and trailing characters that lie beside the number's row on a small glyph: plates
     print stacked letters and small prefixes beside the number, and they are not part of it. `span` is the read
@@ -275,7 +250,7 @@ def _plate_views(gray: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, in
         row = rows[0]
         band = gray[max(0, int(row.y - 0.2 * row.h)):min(h, int(row.y + 1.2 * row.h))]
         base = [crop(gray, row.box, 0.08, 0.12), crop(gray, row.box, 0.25, 0.2), band]
-        spans = [_crop_span(row, 0.08, w), _crop_span(row, 0.25, w), (0, w)]
+        spans = [_span(gray.shape, row, 0.08), _span(gray.shape, row, 0.25), (0, w)]
     else:
         # No clean character blobs (dirt, low contrast): the bands where plate numbers sit.
         row = None
@@ -287,10 +262,9 @@ def _plate_views(gray: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, in
     return [*base, *(stretch(v, 1.3) for v in base)], spans * 2, row
 
 
-def _crop_span(row: Row, pad_x: float, width: int) -> tuple[int, int]:
-    """The horizontal span of crop(gray, row.box, pad_x, ...)."""
-    px = int(round(pad_x * row.h))
-    x0, x1 = max(0, row.x - px), min(width, row.x + row.w + px)
+def _span(shape: tuple[int, ...], row: Row, pad_x: float) -> tuple[int, int]:
+    """The horizontal span (x, width) of crop(gray, row.box, pad_x, ...)."""
+    x0, _, x1, _ = crop_bounds(shape, row.box, pad_x, 0.0)
     return x0, x1 - x0
 
 

@@ -119,8 +119,8 @@ def test_full_width_read_keeps_characters_beside_the_row(places: tuple[int, ...]
 
 def _plate_line(plate: str, stacked: str | None):  # noqa: ANN202
     """A rendered plate at the reader's height, its number's row and the glyphs on that row's line."""
-    from ocr_worker.locate import text_rows
-    from ocr_worker.reader import PLATE_HEIGHT, line_glyphs, normalise_height
+    from ocr_worker.locate import line_glyphs, text_rows
+    from ocr_worker.reader import PLATE_HEIGHT, normalise_height
 
     gray = normalise_height(to_gray(render_plate(plate, "New Jersey", stacked=stacked)[:, :, ::-1]))
     row = next(r for r in text_rows(gray) if r.char_h >= 0.3 * PLATE_HEIGHT)
@@ -150,11 +150,34 @@ def test_stacked_letters_beside_the_number_are_dropped(read: str) -> None:
 
 
 def test_a_character_beside_the_number_stays_without_a_small_glyph_there() -> None:
-    """Nothing is dropped from a plate with no small glyph beside its number: a missed character is not guessed at."""
+    """Only a character on a small glyph is dropped: one beside the number where none is seen (a glyph the row missed)
+    stays, and a plate with no small glyph keeps every character."""
     from ocr_worker.reader import without_short_edges
+
+    gray, row, glyphs = _plate_line("2422", stacked="LS")
+    digits_x = [row.x + (i + 0.5) * row.w / 4 for i in range(4)]
+    stacked_x = sum(glyphs.small[0]) / 2
+    missed_x = row.x + row.w + 0.4 * row.char_h  # just right of the row, where nothing is printed
+    read = _read_at("S24221", [stacked_x, *digits_x, missed_x], gray.shape[1])
+    assert without_short_edges(read, row, glyphs, (0, gray.shape[1])).text == "24221"
 
     gray, row, glyphs = _plate_line("2422", stacked=None)
     assert glyphs.small == ()
-    places = [row.x - 0.4 * row.char_h, *(row.x + (i + 0.5) * row.w / 4 for i in range(4))]
-    out = without_short_edges(_read_at("12422", places, gray.shape[1]), row, glyphs, (0, gray.shape[1]))
-    assert out.text == "12422"
+    read = _read_at("12422", [row.x - 0.4 * row.char_h, *digits_x], gray.shape[1])
+    assert without_short_edges(read, row, glyphs, (0, gray.shape[1])).text == "12422"
+
+
+def test_view_spans_match_the_views() -> None:
+    """Each view's span is the part of the plate it shows, so a character's place in a view maps back to the plate."""
+    from ocr_worker.reader import _plate_views, normalise_height
+
+    gray = normalise_height(to_gray(render_plate("ABC1234", "Texas")[:, :, ::-1]))
+    views, spans, row = _plate_views(gray)
+    assert row is not None and len(spans) == len(views) == 8
+    for view, (x0, width) in zip(views[:4], spans[:4], strict=True):
+        assert x0 >= 0 and x0 + width <= gray.shape[1]
+        assert view.shape[1] == width
+        # The view's columns are the plate's columns from x0 on (rows aside): its first column is the plate's at x0.
+        column = gray[:, x0]
+        assert any(np.array_equal(view[:, 0], column[y:y + view.shape[0]]) for y in range(gray.shape[0] - view.shape[0] + 1))
+    assert spans[4:] == spans[:4]  # the widened views show the same parts
