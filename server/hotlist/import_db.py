@@ -3,26 +3,33 @@ the size of NCIC's on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 
 from sqlalchemy import and_, bindparam, case, exists, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db import as_utc
 from server.hotlist.formats import ImportRecord
-from server.hotlist.import_plan import EntryKey, ExistingListing, ImportPlan, listing_priority
-from server.hotlist.models import HotlistEntry, HotlistImport, HotlistListing
+from server.hotlist.import_plan import EntryKey, ExistingListing, ImportPlan, NewEntry, listing_priority
+from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry, HotlistImport, HotlistListing
 
 ENTRY = HotlistEntry.__table__
 LISTING = HotlistListing.__table__
 IMPORT = HotlistImport.__table__
+PLATE_INDEX = next(index for index in ENTRY.indexes if index.name == "ix_hotlist_entry_plate")
 ENTRY_COLUMNS = ("id", "plate", "state", "category", "source", "case_number", "justification", "priority",
                  "expires_at", "vehicle_year", "vehicle_make", "vehicle_model", "vehicle_color", "vehicle_type",
                  "subject", "created_at")
+ROW_WIDTH = len(ENTRY_COLUMNS) - 1  # a new entry's row: every column but the id, which the database assigns
 LISTING_COLUMNS = ("entry_id", "source", "case_number", "justification", "priority", "expires_at", "import_id")
 IMPORT_CACHE_KIB = 512 * 1024
+SQLITE_ROWS_PER_INSERT = 2000
+STAGE = "hotlist_import_stage"  # a temporary table, on the import's own connection
 ID_CHUNK = 500  # ids per IN (...): well under SQLite's and asyncpg's parameter limits
 
 
@@ -54,14 +61,9 @@ async def load_state(conn: AsyncConnection, source: str,
     return active, listings
 
 
-async def next_entry_id(engine: AsyncEngine) -> int:
-    """The id the next entry will most likely get (checked again by :func:`reserve_ids`)."""
-    async with engine.connect() as conn:
-        return (await conn.scalar(select(func.max(ENTRY.c.id))) or 0) + 1
-
-
-async def reserve_ids(conn: AsyncConnection, import_id: int, count: int) -> list[int]:
-    """Ids for the new entries, taken inside the caller's transaction and safe from other writers until it ends."""
+async def reserve_first_id(conn: AsyncConnection, import_id: int) -> int:
+    """The id the import's first new entry gets, taken inside the caller's transaction; the ids from it on are safe
+    from other writers until the transaction ends."""
     # The first statement writes, so SQLite's write lock is held from here on and the highest id cannot move.
     await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(status="writing"))
     if conn.dialect.name == "sqlite":
@@ -71,54 +73,114 @@ async def reserve_ids(conn: AsyncConnection, import_id: int, count: int) -> list
     else:
         # Manual additions wait the few seconds until commit; the id range stays ours.
         await conn.exec_driver_sql("LOCK TABLE hotlist_entry IN SHARE ROW EXCLUSIVE MODE")
-    first_id = (await conn.scalar(select(func.max(ENTRY.c.id))) or 0) + 1
-    return list(range(first_id, first_id + count))
+    return (await conn.scalar(select(func.max(ENTRY.c.id))) or 0) + 1
 
 
-@dataclass(slots=True)
-class NewRows:
-    """The new entries' rows, built before the transaction (in a thread) so it holds the write lock briefly."""
+class NewEntryStage:
+    """An import's new entries, staged while the file is read, then written in the import's transaction.
 
-    entries: list[tuple]                           # ENTRY_COLUMNS without the id, in plan.new_entries order
-    more_listings: list[tuple[int, ImportRecord]]  # (position, record): listings after an entry's first
-    first_listings: list[tuple[int, str, int, object]]  # (position, case, priority, expiry) where they differ
-    stamp: Callable[[datetime | None], object]
+    On SQLite they go into a temporary table a slice of the file at a time, while the next slice is read. Writing
+    it takes no lock on the database, which has one writer at a time and detections to write; the transaction then
+    copies them over in one statement, so it holds the write lock seconds less than inserting them would. On
+    PostgreSQL they wait in memory and are copied in (COPY) by the transaction.
 
+    Entry n gets id ``first_id + n``. Each row is as the entry's first record describes it; :func:`apply_plan` gives
+    an entry that later records of the file merged into the priority and expiry of all its listings.
+    """
 
-def new_rows(plan: ImportPlan, source: str, now: datetime, dialect: str) -> NewRows:
-    stamp = _sqlite_time if dialect == "sqlite" else _same
-    created = stamp(now)
-    entries: list[tuple] = []
-    more: list[tuple[int, ImportRecord]] = []
-    firsts: list[tuple[int, str, int, object]] = []
-    for position, new in enumerate(plan.new_entries):
-        r = new.first
-        if new.more is None:
-            priority, expires_at = listing_priority(r), r.expires_at
+    def __init__(self, conn: AsyncConnection, source: str, now: datetime) -> None:
+        self.conn, self.source = conn, source
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.stamp: Callable[[datetime | None], object] = _sqlite_time if self.sqlite else _same
+        self.count = 0
+        self._created = self.stamp(now)
+        self._stamps: dict[datetime, object] = {}  # a list's expiry dates repeat: a few hundred in a million
+        self._held: list[list[object]] = []  # PostgreSQL: the slices' rows until the transaction
+
+    async def open(self) -> None:
+        if self.sqlite:
+            # In memory: a file would be written and read back. (Setting it drops the connection's temporary
+            # tables, of which there are none.)
+            await self.conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+            await self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE}")
+            await self.conn.exec_driver_sql(f"CREATE TEMP TABLE {STAGE} ({', '.join(ENTRY_COLUMNS[1:])})")
+
+    def values(self, entries: Sequence[NewEntry]) -> list[object]:
+        """The entries' rows (ENTRY_COLUMNS without the id), one after another in one flat list. No I/O: built in
+        the thread that reads the file."""
+        values: list[object] = []
+        add = values.extend
+        stamps, stamp, created, source = self._stamps, self.stamp, self._created, self.source
+        defaults = DEFAULT_PRIORITY
+        for new in entries:
+            r = new.first
+            priority, expires = r.priority, r.expires_at
+            if priority is None:
+                priority = defaults[r.category]
+            if expires is not None:
+                when = stamps.get(expires)
+                if when is None:
+                    when = stamps[expires] = stamp(expires)
+                expires = when
+            add((r.plate, r.state, r.category, source, r.case_number, r.justification, priority, expires,
+                 r.vehicle_year, r.vehicle_make, r.vehicle_model, r.vehicle_color, r.vehicle_type, r.subject,
+                 created))
+        return values
+
+    async def add(self, values: list[object]) -> None:
+        """Stage the next new entries, given by their :meth:`values`."""
+        if not values:
+            return
+        self.count += len(values) // ROW_WIDTH
+        if self.sqlite:
+            await _insert(self.conn, f"temp.{STAGE}", ENTRY_COLUMNS[1:], values)
         else:
-            priority, expires_at = new.priority, new.expires_at
-            firsts.append((position, r.case_number, listing_priority(r), r.expires_at))
-            more.extend((position, rec) for rec in new.listings.values() if rec is not r)
-        entries.append((r.plate, r.state, r.category, source, r.case_number, r.justification, priority,
-                        stamp(expires_at), r.vehicle_year, r.vehicle_make, r.vehicle_model, r.vehicle_color,
-                        r.vehicle_type, r.subject, created))
-    return NewRows(entries, more, firsts, stamp)
+            self._held.append(values)
 
-
-async def apply_plan(conn: AsyncConnection, plan: ImportPlan, rows: NewRows, new_ids: list[int], *, source: str,
-                     import_id: int, now: datetime, removed_reason: str) -> Applied:
-    """Write the plan inside the caller's transaction (after :func:`reserve_ids`); nothing is visible until it
-    commits."""
-    sqlite = conn.dialect.name == "sqlite"
-    stamp = rows.stamp
-    if sqlite:
-        # The write lock is ours, so SQLite numbers the rows on from the highest id: exactly new_ids. Checked.
-        await _insert(conn, "hotlist_entry", ENTRY_COLUMNS[1:], rows.entries)
-        if new_ids and await conn.scalar(select(func.max(ENTRY.c.id))) != new_ids[-1]:
+    async def write(self, first_id: int) -> None:
+        """Write every staged entry, inside the transaction, after :func:`reserve_first_id` gave ``first_id``."""
+        if not self.count:
+            return
+        if not self.sqlite:
+            rows: list[object] = []
+            entry_id = first_id
+            for values in self._held:
+                for start in range(0, len(values), ROW_WIDTH):
+                    rows.append(entry_id)
+                    rows.extend(values[start:start + ROW_WIDTH])
+                    entry_id += 1
+            await _insert(self.conn, "hotlist_entry", ENTRY_COLUMNS, rows)
+            return
+        # Rows put into the plate index one by one, in random order, cost twice what building it afresh does: when
+        # they outnumber those already there (a first import, a list far larger than the one there) it is dropped
+        # and made again. Inside the transaction: readers keep the old one until the commit (WAL), and a rollback
+        # brings it back. Not on PostgreSQL, whose DROP INDEX would lock out readers until the commit.
+        rebuild = self.count >= first_id - 1
+        if rebuild:
+            await self.conn.run_sync(PLATE_INDEX.drop)
+        # The write lock is ours, so SQLite numbers the rows on from the highest id: first_id on, in file order.
+        columns = ", ".join(ENTRY_COLUMNS[1:])
+        await self.conn.exec_driver_sql(f"INSERT INTO hotlist_entry ({columns}) SELECT {columns} FROM "
+                                        f"temp.{STAGE} ORDER BY rowid")
+        if rebuild:
+            await self.conn.run_sync(PLATE_INDEX.create)
+        if await self.conn.scalar(select(func.max(ENTRY.c.id))) != first_id + self.count - 1:
             raise RuntimeError("hot-list entry ids moved during the import")
-    else:
-        await _insert(conn, "hotlist_entry", ENTRY_COLUMNS,
-                      [(entry_id, *row) for entry_id, row in zip(new_ids, rows.entries, strict=True)])
+
+    async def close(self) -> None:
+        """Let the staged rows go. On SQLite the connection goes too, with its temporary table and the large page
+        cache of the write (closing it is faster than dropping the table)."""
+        self._held.clear()
+        if self.sqlite:
+            await self.conn.invalidate()
+
+
+async def apply_plan(conn: AsyncConnection, plan: ImportPlan, stage: NewEntryStage, first_id: int, *,
+                     import_id: int, now: datetime, removed_reason: str) -> Applied:
+    """Write the rest of the plan inside the caller's transaction, once ``stage`` has written every new entry from
+    ``first_id`` on; nothing is visible until it commits."""
+    stamp, source = stage.stamp, stage.source
+    new_ids = list(range(first_id, first_id + len(plan.new_entries)))
     if new_ids:
         # Most new entries have one listing, the same as the entry: the database copies it, which is several
         # times faster than binding a second million rows from Python.
@@ -127,15 +189,14 @@ async def apply_plan(conn: AsyncConnection, plan: ImportPlan, rows: NewRows, new
             "import_id) SELECT id, source, case_number, justification, priority, expires_at, :import_id "
             "FROM hotlist_entry WHERE id BETWEEN :first AND :last"),
             {"import_id": import_id, "first": new_ids[0], "last": new_ids[-1]})
-    first_listings = [{"e": new_ids[pos], "c": case, "p": p, "x": x} for pos, case, p, x in rows.first_listings]
-    listing_rows = [_listing_row(new_ids[pos], source, rec, import_id, stamp) for pos, rec in rows.more_listings]
-    if first_listings:  # entries with several listings: the first listing's own priority and expiry
-        await conn.execute(
-            update(LISTING).where(LISTING.c.entry_id == bindparam("e"), LISTING.c.case_number == bindparam("c"))
-            .values(priority=bindparam("p"), expires_at=bindparam("x")), first_listings)
+    merged = [(entry_id, new.more) for entry_id, new in zip(new_ids, plan.new_entries, strict=True) if new.more]
+    listing_rows = [_listing_row(entry_id, source, rec, import_id, stamp)
+                    for entry_id, more in merged for rec in more.values()]  # type: ignore[union-attr]
     listing_rows.extend(_listing_row(entry_id, source, rec, import_id, stamp) for entry_id, rec in plan.new_listings)
-    await _insert(conn, "hotlist_listing", LISTING_COLUMNS, listing_rows)
-    if new_ids and not sqlite:
+    await _insert(conn, "hotlist_listing", LISTING_COLUMNS, list(chain.from_iterable(listing_rows)))
+    for chunk in _chunks([entry_id for entry_id, _ in merged]):  # as urgent as their most urgent listing
+        await _recompute(conn, chunk)
+    if new_ids and not stage.sqlite:
         await conn.execute(text("SELECT setval(pg_get_serial_sequence('hotlist_entry', 'id'), "
                                 "greatest(:top, (SELECT max(id) FROM hotlist_entry)))"), {"top": new_ids[-1]})
     if plan.changed_listings:
@@ -180,17 +241,35 @@ def _listing_row(entry_id: int, source: str, rec: ImportRecord, import_id: int, 
             import_id)
 
 
-async def _insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-    """Insert many rows at the driver's full speed: COPY on PostgreSQL, one executemany on SQLite. The rows bypass
-    SQLAlchemy's types, so datetimes must already be in the database's own form (see :func:`_sqlite_time`)."""
-    if not rows:
+async def _insert(conn: AsyncConnection, table: str, columns: Sequence[str], values: list[object]) -> None:
+    """Insert rows given one after another in one flat list, at the driver's full speed: COPY on PostgreSQL, many
+    rows per statement on SQLite. The values bypass SQLAlchemy's types, so datetimes must already be in the
+    database's own form (see :func:`_sqlite_time`)."""
+    if not values:
         return
+    width = len(columns)
     if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(table, records=rows, columns=list(columns))
-    else:
-        marks = ", ".join("?" * len(columns))
-        await conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        records = [tuple(values[start:start + width]) for start in range(0, len(values), width)]
+        await raw.driver_connection.copy_records_to_table(table, records=records, columns=list(columns))
+        return
+    # Many rows per statement: binding a row's values costs less than running a statement for it, and the
+    # connection's thread lets go of the interpreter once per statement, not once per row (so the threads packing
+    # the index meanwhile seldom make it wait).
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, _sqlite_max_variables() // width))
+    step = per * width
+    whole = len(values) - len(values) % step
+    if whole:
+        await conn.exec_driver_sql(_insert_sql(table, columns, per),
+                                   [tuple(values[start:start + step]) for start in range(0, whole, step)])
+    if whole < len(values):
+        await conn.exec_driver_sql(_insert_sql(table, columns, (len(values) - whole) // width),
+                                   tuple(values[whole:]))
+
+
+def _insert_sql(table: str, columns: Sequence[str], rows: int) -> str:
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -207,3 +286,9 @@ def _same(value: datetime | None) -> datetime | None:
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), ID_CHUNK):
         yield ids[start:start + ID_CHUNK]
+
+
+@functools.cache
+def _sqlite_max_variables() -> int:
+    """How many ? one SQLite statement may hold (32,766 since SQLite 3.32, 999 before)."""
+    return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

@@ -107,6 +107,7 @@ class ImportPlanner:
                  listings: Mapping[tuple[int, str], ExistingListing], full_refresh: bool) -> None:
         self._now, self._active, self._listings, self._full = now, active, listings, full_refresh
         self._new: dict[EntryKey, NewEntry] = {}
+        self.new_entries: list[NewEntry] = []  # in the order they appeared, which the loader writes them in
         self._seen: set[tuple[int, str]] = set()
         self._new_listings: list[tuple[int, ImportRecord]] = []
         self._changed: list[tuple[ExistingListing, ImportRecord]] = []
@@ -128,7 +129,8 @@ class ImportPlanner:
         if entry_id is None:
             new = self._new.get(key)
             if new is None:
-                self._new[key] = NewEntry(record)
+                new = self._new[key] = NewEntry(record)
+                self.new_entries.append(new)
                 counts.imported += 1
             else:
                 new.add(record)
@@ -169,5 +171,5 @@ class ImportPlanner:
             dropped = [old for key, old in self._listings.items() if old.imported and key not in self._seen]
             self._touched.update(old.entry_id for old in dropped)
             self.counts.delisted = len(dropped)
-        return ImportPlan(list(self._new.values()), self._new_listings, self._changed, dropped, self._touched,
+        return ImportPlan(self.new_entries, self._new_listings, self._changed, dropped, self._touched,
                           self.counts)

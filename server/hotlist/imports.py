@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import logging
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import func, select, update
@@ -26,18 +27,9 @@ from server.db import as_utc, utcnow
 from server.errors import ApiError, bad_request, not_found
 from server.hits.withdrawal import withdraw_expired
 from server.hotlist.formats import DEFAULT_SKIP_LIST, FORMATS, normalize_skip_list, parse
-from server.hotlist.import_db import (
-    IMPORT,
-    Applied,
-    NewRows,
-    apply_plan,
-    load_state,
-    new_rows,
-    next_entry_id,
-    reserve_ids,
-)
-from server.hotlist.import_plan import ImportCounts, ImportPlan, ImportPlanner, listing_priority
-from server.hotlist.index import BulkCommand, IndexedEntry, pack_puts
+from server.hotlist.import_db import IMPORT, Applied, NewEntryStage, apply_plan, load_state, reserve_first_id
+from server.hotlist.import_plan import ImportCounts, ImportPlanner, NewEntry, listing_priority
+from server.hotlist.index import BulkCommand, IndexedEntry, encode_fields, pack_documents
 from server.hotlist.models import SOURCES, HotlistEntry, HotlistImport, HotlistListing
 from server.hotlist.schemas import ImportProblem, ImportPublic, SourceStatus
 
@@ -50,6 +42,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], None]
 LOCK_SECONDS = 3600
 PROGRESS_EVERY = 1 << 16  # lines
+LINES_PER_SLICE = 100_000  # lines read at a time; their new entries are written while the next slice is read
+PACK_SLICE = 50_000  # new entries packed at a time for the index, the previous slice going to Redis meanwhile
 
 
 class ImportRefused(ValueError):
@@ -143,26 +137,10 @@ class ImportService:
             async with self.res.engine.connect() as conn:
                 active, listings = await load_state(conn, source)
             planner = ImportPlanner(now=utcnow(), active=active, listings=listings, full_refresh=replace)
+            counts = planner.counts
             del active, listings
-            # Parsing a million lines takes seconds of CPU: a thread keeps the server's alerts flowing meanwhile.
             results = parse(fmt, _counted(data, size, progress), source, skip_list=self.skip_list())
-            dialect = self.res.engine.dialect.name
-            # The index commands are packed here too, with the ids the entries will most likely get: packing
-            # while the database writes would slow both (they would take turns at the interpreter).
-            first_id = await next_entry_id(self.res.engine)
-            versions = await self.res.index.versions()
-
-            def prepare() -> tuple[ImportPlan, NewRows, Packed]:
-                plan = _plan(planner, results)
-                ids = list(range(first_id, first_id + len(plan.new_entries)))
-                return plan, new_rows(plan, source, utcnow(), dialect), _pack_new(plan, ids, source, versions)
-
-            plan, rows, packed = await asyncio.to_thread(prepare)
-            counts = plan.counts
-            progress("writing", 0, len(plan.new_entries))
-            applied = await self._write(plan, rows, packed, import_id, source)
-            counts.removed = len(applied.removed)
-            progress("writing", len(plan.new_entries), len(plan.new_entries))
+            applied = await self._write(planner, results, import_id, source, progress)
             await self._index_changes(applied, progress)
         except Exception as exc:
             await self._failed(import_id, counts, exc)
@@ -172,48 +150,77 @@ class ImportService:
         log.info("hot-list import %d of %s done", import_id, source, extra=_count_columns(counts))
         return await self.get(import_id)
 
-    async def _write(self, plan: ImportPlan, rows: NewRows, packed: Packed, import_id: int, source: str) -> Applied:
-        """Commit the plan; the new entries go into the match index while the database writes them."""
+    async def _write(self, planner: ImportPlanner, results: Iterable, import_id: int, source: str,
+                     progress: Progress) -> Applied:
+        """Read the file, then commit its plan in one transaction.
+
+        The file is read a slice of lines at a time in a thread, each slice's new entries staged while the next is
+        read. The transaction then writes them, and they go into the match index meanwhile (while the database
+        copies rows and builds indexes, work that leaves the interpreter free). Until the commit no read can raise
+        a hit on them, because raise_hits keeps only candidates the database lists.
+        """
         index = self.res.index
-        counts = plan.counts
-        sent: set[int] = set()
-        new_ids: list[int] = []
-        try:
-            async with self.res.engine.begin() as conn:
-                new_ids = await reserve_ids(conn, import_id, len(plan.new_entries))
-                sent = await index.versions()
-                if (new_ids[:1], sent) != (packed.ids[:1], packed.versions):  # an entry added meanwhile, a rebuild
-                    packed = await asyncio.to_thread(_pack_new, plan, new_ids, source, sent)
-                # Indexed before the commit, in parallel with the database's work: until the commit no read can
-                # raise a hit on them, because raise_hits keeps only candidates the database lists.
-                indexing = asyncio.create_task(index.send_bulk(packed.commands))
+        async with self.res.engine.connect() as conn:
+            stage = NewEntryStage(conn, source, utcnow())
+            try:
+                await stage.open()
+                await _read_into(stage, _Feed(planner, results, stage))
+                await conn.commit()  # the stage's own writes: nothing the import changes is visible yet
+                plan = planner.finish()
+                progress("writing", 0, stage.count)
+                sent: set[int] = set()
                 try:
-                    applied = await apply_plan(conn, plan, rows, new_ids, source=source, import_id=import_id,
-                                               now=utcnow(),
-                                               removed_reason=f"no longer listed by {source} (import {import_id})")
-                finally:
-                    await asyncio.gather(indexing, return_exceptions=True)
-                indexing.result()
-                counts.removed = len(applied.removed)
-                await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(
-                    status="succeeded", finished_at=utcnow(), **_count_columns(counts)))
-        except BaseException:
-            if sent and new_ids:  # rolled back: take the new entries out of the index again
-                with contextlib.suppress(Exception):
-                    await index.remove_many((i, n.first.plate) for i, n in zip(new_ids, plan.new_entries,
-                                                                                 strict=True))
-            raise
+                    async with conn.begin():
+                        first_id = await reserve_first_id(conn, import_id)
+                        sent = await index.versions()
+                        new_ids = range(first_id, first_id + stage.count)
+                        indexing = asyncio.ensure_future(self._send_new(plan.new_entries, new_ids, source, sent))
+                        try:
+                            await stage.write(first_id)
+                            progress("writing", stage.count, stage.count)
+                            applied = await apply_plan(
+                                conn, plan, stage, first_id, import_id=import_id, now=utcnow(),
+                                removed_reason=f"no longer listed by {source} (import {import_id})")
+                        finally:
+                            await asyncio.gather(indexing, return_exceptions=True)
+                        indexing.result()
+                        planner.counts.removed = len(applied.removed)
+                        await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(
+                            status="succeeded", finished_at=utcnow(), **_count_columns(planner.counts)))
+                except BaseException:
+                    if sent and stage.count:  # rolled back: the new entries leave the index
+                        with contextlib.suppress(Exception):
+                            await index.remove_many((entry_id, new.first.plate)
+                                                    for entry_id, new in zip(new_ids, plan.new_entries, strict=True))
+                    raise
+            finally:
+                await stage.close()
         # A rebuild that began while the transaction was open read the database without these entries.
         missing = await index.versions() - sent
-        if missing and new_ids:
-            await self._send_new(plan, new_ids, source, missing)
+        if missing:
+            await self._send_new(plan.new_entries, new_ids, source, missing)
         await index.drop_if_dead(sent)
         return applied
 
-    async def _send_new(self, plan: ImportPlan, new_ids: list[int], source: str, versions: set[int]) -> None:
-        if new_ids and versions:
-            packed = await asyncio.to_thread(_pack_new, plan, new_ids, source, versions)
-            await self.res.index.send_bulk(packed.commands)
+    async def _send_new(self, entries: list[NewEntry], ids: Sequence[int], source: str, versions: set[int]) -> None:
+        """Index new entries: a slice is packed (in a thread) while the one before it is sent."""
+        if not (entries and versions):
+            return
+        sending: asyncio.Future[None] | None = None
+        try:
+            for start in range(0, len(entries), PACK_SLICE):
+                stop = start + PACK_SLICE
+                commands = await asyncio.to_thread(_pack_new, entries[start:stop], ids[start:stop], source,
+                                                   versions)
+                if sending is not None:
+                    await sending
+                sending = asyncio.ensure_future(self.res.index.send_bulk(commands))
+            if sending is not None:
+                await sending
+        finally:
+            if sending is not None and not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
 
     async def _index_changes(self, applied: Applied, progress: Progress) -> None:
         """Bring the index to the committed changes of existing entries; on failure rebuild it from the
@@ -313,11 +320,38 @@ def import_public(run: HotlistImport) -> ImportPublic:
         filename=run.filename, error=run.error)
 
 
-def _plan(planner: ImportPlanner, results: Iterable) -> ImportPlan:
-    add = planner.add
-    for result in results:
-        add(result)
-    return planner.finish()
+class _Feed:
+    """The file's records planned a slice of lines at a time (:meth:`next` runs in a thread)."""
+
+    def __init__(self, planner: ImportPlanner, results: Iterable, stage: NewEntryStage) -> None:
+        self._planner, self._results, self._stage = planner, iter(results), stage
+        self._done = False
+
+    def next(self) -> list[object] | None:
+        """The rows (:meth:`NewEntryStage.values`) of the new entries the next slice of lines brought, maybe none,
+        or None once the file is read."""
+        if self._done:
+            return None
+        new_entries = self._planner.new_entries
+        start = len(new_entries)
+        add = self._planner.add
+        n = 0
+        for n, result in enumerate(itertools.islice(self._results, LINES_PER_SLICE), 1):  # noqa: B007
+            add(result)
+        self._done = n < LINES_PER_SLICE
+        return self._stage.values(new_entries[start:])
+
+
+async def _read_into(stage: NewEntryStage, feed: _Feed) -> None:
+    """Read the whole file, staging each slice's new entries while the next slice is read (the database takes many
+    rows per statement, so the two threads seldom wait for each other)."""
+    reading = asyncio.ensure_future(asyncio.to_thread(feed.next))
+    try:
+        while (values := await reading) is not None:
+            reading = asyncio.ensure_future(asyncio.to_thread(feed.next))
+            await stage.add(values)
+    finally:
+        await asyncio.gather(reading, return_exceptions=True)
 
 
 def _counted(data: IO[bytes], size: int | None, progress: Progress) -> Iterator[bytes]:
@@ -332,29 +366,27 @@ def _counted(data: IO[bytes], size: int | None, progress: Progress) -> Iterator[
     progress("reading", done, size)
 
 
-def _new_docs(plan: ImportPlan, ids: list[int], source: str) -> list[IndexedEntry]:
-    docs = []
-    for entry_id, new in zip(ids, plan.new_entries, strict=True):
+def _new_documents(entries: list[NewEntry], ids: list[int], source: str) -> Iterator[tuple[str, bytes]]:
+    """(plate, index document) of each new entry, encoded straight from its fields."""
+    timestamps: dict[datetime, float] = {}  # a list's expiry dates repeat: a few hundred distinct in a million
+    for entry_id, new in zip(ids, entries, strict=True):
         r = new.first
-        priority, expires = (listing_priority(r), r.expires_at) if new.more is None else (new.priority,
-                                                                                          new.expires_at)
-        docs.append(IndexedEntry(entry_id, r.plate, r.state, r.category, source, r.case_number, priority,
-                                 expires.timestamp() if expires else None, r.vehicle_year, r.vehicle_make,
-                                 r.vehicle_model, r.vehicle_color, r.vehicle_type, r.subject))
-    return docs
+        if new.more is None:
+            priority, expires = listing_priority(r), r.expires_at
+        else:
+            priority, expires = new.priority, new.expires_at
+        stamp = None
+        if expires is not None:
+            stamp = timestamps.get(expires)
+            if stamp is None:
+                stamp = timestamps[expires] = expires.timestamp()
+        yield r.plate, encode_fields((entry_id, r.plate, r.state, r.category, source, r.case_number, priority, stamp,
+                                      r.vehicle_year, r.vehicle_make, r.vehicle_model, r.vehicle_color,
+                                      r.vehicle_type, r.subject))
 
 
-@dataclass(frozen=True, slots=True)
-class Packed:
-    """Index commands for the new entries, and the ids and index versions they were packed for."""
-
-    ids: list[int]
-    versions: set[int]
-    commands: list[BulkCommand]
-
-
-def _pack_new(plan: ImportPlan, ids: list[int], source: str, versions: set[int]) -> Packed:
-    return Packed(ids, versions, pack_puts(_new_docs(plan, ids, source), versions) if versions else [])
+def _pack_new(entries: list[NewEntry], ids: list[int], source: str, versions: set[int]) -> list[BulkCommand]:
+    return pack_documents(_new_documents(entries, ids, source), versions)
 
 
 def _count_columns(counts: ImportCounts) -> dict[str, object]:

@@ -263,3 +263,58 @@ async def test_import_is_in_the_audit_trail(world) -> None:
     (event,) = resp.json()["events"]
     assert event["actor_name"] == "rtcc1" and event["subject"] == f"hotlist_import:{summary['id']}"
     assert event["details"]["imported"] == 1 and event["details"]["refused"] == {"IV": 1}
+
+
+async def test_records_of_one_vehicle_in_different_slices_make_one_entry(world, monkeypatch) -> None:
+    """A file read a few lines at a time: a vehicle listed again further on is one entry whose expiry (database and
+    match index) is its listings' latest, and every entry of every slice raises its own hit."""
+    from server.hotlist.index import _decode
+    from server.hotlist.matching import ocr_key
+
+    monkeypatch.setattr("server.hotlist.imports.LINES_PER_SLICE", 2)
+    monkeypatch.setattr("server.hotlist.imports.PACK_SLICE", 1)
+    fillers = [f"FIL{n:04d}" for n in range(5)]
+    body = ncic_file(ncic_line("V", "MRG1234", nic="V000000001", expires="20991231"),
+                     *(ncic_line("V", plate) for plate in fillers),
+                     ncic_line("V", "MRG1234", nic="V000000002"))
+    summary = await imported(world.rtcc.client, body)
+    assert (summary["imported"], summary["merged"]) == (6, 1)
+    (entry,) = await entries(world.rtcc.client, "MRG1234")
+    assert sorted(li["case_number"] for li in entry["listings"]) == ["V000000001", "V000000002"]
+    assert entry["expires_at"] is None, "one listing has no expiry, so the entry has none"
+    docs = (await world.server.resources.index.lookup([ocr_key("MRG1234")]))[ocr_key("MRG1234")]
+    assert [(_decode(doc).id, _decode(doc).expires_at) for doc in docs.split(b"\n")] == [(entry["id"], None)]
+    for plate in ["MRG1234", *fillers]:
+        (listed,) = await entries(world.rtcc.client, plate)
+        assert [h["entry"]["id"] for h in await hits_for(world, plate)] == [listed["id"]]
+
+
+async def test_an_import_whose_index_write_fails_changes_nothing(world, database_url: str, monkeypatch) -> None:
+    """When the match index cannot be written the import fails whole: no entry, no listing, the plate index
+    kept, and the run recorded as failed."""
+    import io
+
+    from server.audit.service import Actor
+    from server.hotlist.imports import ImportService
+
+    res = world.server.resources
+
+    async def unreachable(_commands: object) -> None:
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(res.index, "send_bulk", unreachable)
+    body = ncic_file(*(ncic_line("V", f"FAIL{n:03d}") for n in range(20)))
+    with pytest.raises(ConnectionError):
+        await ImportService(res).run(io.BytesIO(body), source="NCIC", fmt="ncic", replace=False,
+                                     actor=Actor(None, "test", "test"))
+    monkeypatch.undo()
+    assert await entries(world.rtcc.client, "FAIL001") == []
+    resp = await world.rtcc.client.get("/api/v1/hotlist/imports", params={"source": "NCIC"})
+    (run,) = resp.json()["imports"]
+    assert run["status"] == "failed" and "Redis went away" in run["error"]
+    if database_url.startswith("sqlite"):
+        async with res.engine.connect() as conn:
+            names = (await conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                "AND tbl_name = 'hotlist_entry'")).scalars().all()
+        assert "ix_hotlist_entry_plate" in names
+    assert await imported(world.rtcc.client, body) and len(await hits_for(world, "FAIL001")) == 1
