@@ -192,7 +192,7 @@ async def seed_hotlist(db_url: str, plates: Sequence[str], chunk: int = 100_000)
     Rows go in at the driver's speed, as the hot-list importer writes them (server/hotlist/import_db.py), so a
     million entries take seconds, not minutes."""
     from server.db import create_engine
-    from server.hotlist.import_db import ENTRY_COLUMNS, _insert, _same, _sqlite_time
+    from server.hotlist.import_db import ENTRY_COLUMNS, _same, _sqlite_time, insert_rows
 
     t0 = time.perf_counter()
     await asyncio.to_thread(migrate, db_url)
@@ -200,16 +200,18 @@ async def seed_hotlist(db_url: str, plates: Sequence[str], chunk: int = 100_000)
     now = datetime.now(UTC)
     stamp = _sqlite_time if db_url.startswith("sqlite") else _same
     created, expires = stamp(now), stamp(now + timedelta(days=30))
-    rows = []
+    values: list[object] = []  # one row after another, as insert_rows takes them
     for i, p in enumerate(plates, 1):
         cat = CATEGORIES[i % len(CATEGORIES)] if i % 10 == 0 else "stolen_vehicle"
-        rows.append((i, p, STATE, cat, "NCIC", f"24-{i:06d}", "NCIC stolen vehicle record, bench seed",
+        values.extend((i, p, STATE, cat, "NCIC", f"24-{i:06d}", "NCIC stolen vehicle record, bench seed",
                      PRIORITY[cat], expires, 2010 + rng.randrange(14), "TOYT", "TAC", "BLK", "PK", None, created))
     engine = create_engine(db_url)
     try:
-        for start in range(0, len(rows), chunk):
+        width = len(ENTRY_COLUMNS)
+        for start in range(0, len(plates), chunk):
             async with engine.begin() as conn:
-                await _insert(conn, "hotlist_entry", ENTRY_COLUMNS, rows[start:start + chunk])
+                await insert_rows(conn, "hotlist_entry", ENTRY_COLUMNS,
+                                  values[start * width:(start + chunk) * width])
                 await conn.exec_driver_sql(
                     "INSERT INTO hotlist_listing (entry_id, source, case_number, justification, priority, expires_at)"
                     f" SELECT id, source, case_number, justification, priority, expires_at FROM hotlist_entry"

@@ -133,7 +133,7 @@ class NewEntryStage:
             return
         self.count += len(values) // ROW_WIDTH
         if self.sqlite:
-            await _insert(self.conn, f"temp.{STAGE}", ENTRY_COLUMNS[1:], values)
+            await insert_rows(self.conn, f"temp.{STAGE}", ENTRY_COLUMNS[1:], values)
         else:
             self._held.append(values)
 
@@ -149,7 +149,7 @@ class NewEntryStage:
                     rows.append(entry_id)
                     rows.extend(values[start:start + ROW_WIDTH])
                     entry_id += 1
-            await _insert(self.conn, "hotlist_entry", ENTRY_COLUMNS, rows)
+            await insert_rows(self.conn, "hotlist_entry", ENTRY_COLUMNS, rows)
             return
         # Rows put into the plate index one by one, in random order, cost twice what building it afresh does: when
         # they outnumber those already there (a first import, a list far larger than the one there) it is dropped
@@ -193,7 +193,7 @@ async def apply_plan(conn: AsyncConnection, plan: ImportPlan, stage: NewEntrySta
     listing_rows = [_listing_row(entry_id, source, rec, import_id, stamp)
                     for entry_id, more in merged for rec in more.values()]  # type: ignore[union-attr]
     listing_rows.extend(_listing_row(entry_id, source, rec, import_id, stamp) for entry_id, rec in plan.new_listings)
-    await _insert(conn, "hotlist_listing", LISTING_COLUMNS, list(chain.from_iterable(listing_rows)))
+    await insert_rows(conn, "hotlist_listing", LISTING_COLUMNS, list(chain.from_iterable(listing_rows)))
     for chunk in _chunks([entry_id for entry_id, _ in merged]):  # as urgent as their most urgent listing
         await _recompute(conn, chunk)
     if new_ids and not stage.sqlite:
@@ -241,7 +241,7 @@ def _listing_row(entry_id: int, source: str, rec: ImportRecord, import_id: int, 
             import_id)
 
 
-async def _insert(conn: AsyncConnection, table: str, columns: Sequence[str], values: list[object]) -> None:
+async def insert_rows(conn: AsyncConnection, table: str, columns: Sequence[str], values: list[object]) -> None:
     """Insert rows given one after another in one flat list, at the driver's full speed: COPY on PostgreSQL, many
     rows per statement on SQLite. The values bypass SQLAlchemy's types, so datetimes must already be in the
     database's own form (see :func:`_sqlite_time`)."""
