@@ -67,8 +67,8 @@ async def reserve_first_id(conn: AsyncConnection, import_id: int) -> int:
     # The first statement writes, so SQLite's write lock is held from here on and the highest id cannot move.
     await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(status="writing"))
     if conn.dialect.name == "sqlite":
-        # The plate index takes its rows in random order: with SQLite's default 2 MB page cache each insert
-        # would re-read pages. The pages are only allocated as used, and released when the connection resets.
+        # Indexes take rows in random order: with SQLite's default 2 MB page cache each insert would re-read
+        # pages. The pages are only allocated as used, and freed when the import closes the connection.
         await conn.exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
     else:
         # Manual additions wait the few seconds until commit; the id range stays ours.
