@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db import as_utc
 from server.hotlist.formats import ImportRecord
 from server.hotlist.import_plan import EntryKey, ExistingListing, ImportPlan, NewEntry, listing_priority
-from server.hotlist.models import DEFAULT_PRIORITY, HotlistEntry, HotlistImport, HotlistListing
+from server.hotlist.models import HotlistEntry, HotlistImport, HotlistListing
 
 ENTRY = HotlistEntry.__table__
 LISTING = HotlistListing.__table__
@@ -35,9 +35,8 @@ ID_CHUNK = 500  # ids per IN (...): well under SQLite's and asyncpg's parameter 
 
 @dataclass(slots=True)
 class Applied:
-    """What the transaction changed, for the match index."""
+    """What the transaction changed in existing entries, for the match index."""
 
-    new_ids: list[int]               # aligned with plan.new_entries
     removed: list[tuple[int, str]]   # (entry id, plate): entries left with no listing, now removed
     refreshed: list[int]             # existing entries still listed whose listings changed
 
@@ -111,18 +110,15 @@ class NewEntryStage:
         values: list[object] = []
         add = values.extend
         stamps, stamp, created, source = self._stamps, self.stamp, self._created, self.source
-        defaults = DEFAULT_PRIORITY
         for new in entries:
             r = new.first
-            priority, expires = r.priority, r.expires_at
-            if priority is None:
-                priority = defaults[r.category]
+            expires = r.expires_at
             if expires is not None:
                 when = stamps.get(expires)
                 if when is None:
                     when = stamps[expires] = stamp(expires)
                 expires = when
-            add((r.plate, r.state, r.category, source, r.case_number, r.justification, priority, expires,
+            add((r.plate, r.state, r.category, source, r.case_number, r.justification, listing_priority(r), expires,
                  r.vehicle_year, r.vehicle_make, r.vehicle_model, r.vehicle_color, r.vehicle_type, r.subject,
                  created))
         return values
@@ -180,7 +176,7 @@ async def apply_plan(conn: AsyncConnection, plan: ImportPlan, stage: NewEntrySta
     """Write the rest of the plan inside the caller's transaction, once ``stage`` has written every new entry from
     ``first_id`` on; nothing is visible until it commits."""
     stamp, source = stage.stamp, stage.source
-    new_ids = list(range(first_id, first_id + len(plan.new_entries)))
+    new_ids = range(first_id, first_id + len(plan.new_entries))
     if new_ids:
         # Most new entries have one listing, the same as the entry: the database copies it, which is several
         # times faster than binding a second million rows from Python.
@@ -224,7 +220,7 @@ async def apply_plan(conn: AsyncConnection, plan: ImportPlan, stage: NewEntrySta
         if kept:
             await _recompute(conn, kept)
             refreshed.extend(kept)
-    return Applied(new_ids, removed, refreshed)
+    return Applied(removed, refreshed)
 
 
 async def _recompute(conn: AsyncConnection, entry_ids: Sequence[int]) -> None:

@@ -28,12 +28,14 @@ from server.errors import ApiError, bad_request, not_found
 from server.hits.withdrawal import withdraw_expired
 from server.hotlist.formats import DEFAULT_SKIP_LIST, FORMATS, normalize_skip_list, parse
 from server.hotlist.import_db import IMPORT, Applied, NewEntryStage, apply_plan, load_state, reserve_first_id
-from server.hotlist.import_plan import ImportCounts, ImportPlanner, NewEntry, listing_priority
+from server.hotlist.import_plan import ImportCounts, ImportPlan, ImportPlanner, NewEntry, listing_priority
 from server.hotlist.index import BulkCommand, IndexedEntry, encode_fields, pack_documents
 from server.hotlist.models import SOURCES, HotlistEntry, HotlistImport, HotlistListing
 from server.hotlist.schemas import ImportProblem, ImportPublic, SourceStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from server.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -152,14 +154,11 @@ class ImportService:
 
     async def _write(self, planner: ImportPlanner, results: Iterable, import_id: int, source: str,
                      progress: Progress) -> Applied:
-        """Read the file, then commit its plan in one transaction.
+        """Read the file, then commit its plan in one transaction (:meth:`_commit`).
 
         The file is read a slice of lines at a time in a thread, each slice's new entries staged while the next is
-        read. The transaction then writes them, and they go into the match index meanwhile (while the database
-        copies rows and builds indexes, work that leaves the interpreter free). Until the commit no read can raise
-        a hit on them, because raise_hits keeps only candidates the database lists.
+        read, so the transaction holds the database's write lock only while it writes.
         """
-        index = self.res.index
         async with self.res.engine.connect() as conn:
             stage = NewEntryStage(conn, source, utcnow())
             try:
@@ -167,40 +166,51 @@ class ImportService:
                 await _read_into(stage, _Feed(planner, results, stage))
                 await conn.commit()  # the stage's own writes: nothing the import changes is visible yet
                 plan = planner.finish()
-                progress("writing", 0, stage.count)
-                sent: set[int] = set()
-                try:
-                    async with conn.begin():
-                        first_id = await reserve_first_id(conn, import_id)
-                        sent = await index.versions()
-                        new_ids = range(first_id, first_id + stage.count)
-                        indexing = asyncio.ensure_future(self._send_new(plan.new_entries, new_ids, source, sent))
-                        try:
-                            await stage.write(first_id)
-                            progress("writing", stage.count, stage.count)
-                            applied = await apply_plan(
-                                conn, plan, stage, first_id, import_id=import_id, now=utcnow(),
-                                removed_reason=f"no longer listed by {source} (import {import_id})")
-                        finally:
-                            await asyncio.gather(indexing, return_exceptions=True)
-                        indexing.result()
-                        planner.counts.removed = len(applied.removed)
-                        await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(
-                            status="succeeded", finished_at=utcnow(), **_count_columns(planner.counts)))
-                except BaseException:
-                    if sent and stage.count:  # rolled back: the new entries leave the index
-                        with contextlib.suppress(Exception):
-                            await index.remove_many((entry_id, new.first.plate)
-                                                    for entry_id, new in zip(new_ids, plan.new_entries, strict=True))
-                    raise
+                applied, new_ids, sent = await self._commit(conn, stage, plan, import_id, progress)
             finally:
                 await stage.close()
         # A rebuild that began while the transaction was open read the database without these entries.
+        index = self.res.index
         missing = await index.versions() - sent
         if missing:
             await self._send_new(plan.new_entries, new_ids, source, missing)
         await index.drop_if_dead(sent)
         return applied
+
+    async def _commit(self, conn: AsyncConnection, stage: NewEntryStage, plan: ImportPlan, import_id: int,
+                      progress: Progress) -> tuple[Applied, range, set[int]]:
+        """The import's transaction: the staged entries and the rest of the plan written, the new entries indexed
+        meanwhile (while the database copies rows and builds indexes, work that leaves the interpreter free). Until
+        the commit no read can raise a hit on them, because raise_hits keeps only candidates the database lists.
+        Returns what was applied, the new entries' ids and the index versions they were sent to."""
+        index, source = self.res.index, stage.source
+        progress("writing", 0, stage.count)
+        sent: set[int] = set()
+        new_ids = range(0)
+        try:
+            async with conn.begin():
+                first_id = await reserve_first_id(conn, import_id)
+                sent = await index.versions()
+                new_ids = range(first_id, first_id + stage.count)
+                indexing = asyncio.ensure_future(self._send_new(plan.new_entries, new_ids, source, sent))
+                try:
+                    await stage.write(first_id)
+                    progress("writing", stage.count, stage.count)
+                    applied = await apply_plan(conn, plan, stage, first_id, import_id=import_id, now=utcnow(),
+                                               removed_reason=f"no longer listed by {source} (import {import_id})")
+                finally:
+                    await asyncio.gather(indexing, return_exceptions=True)
+                indexing.result()
+                plan.counts.removed = len(applied.removed)
+                await conn.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(
+                    status="succeeded", finished_at=utcnow(), **_count_columns(plan.counts)))
+        except BaseException:
+            if sent and new_ids:  # rolled back: the new entries leave the index
+                with contextlib.suppress(Exception):
+                    await index.remove_many((entry_id, new.first.plate)
+                                            for entry_id, new in zip(new_ids, plan.new_entries, strict=True))
+            raise
+        return applied, new_ids, sent
 
     async def _send_new(self, entries: list[NewEntry], ids: Sequence[int], source: str, versions: set[int]) -> None:
         """Index new entries: a slice is packed (in a thread) while the one before it is sent."""
@@ -366,7 +376,7 @@ def _counted(data: IO[bytes], size: int | None, progress: Progress) -> Iterator[
     progress("reading", done, size)
 
 
-def _new_documents(entries: list[NewEntry], ids: list[int], source: str) -> Iterator[tuple[str, bytes]]:
+def _new_documents(entries: list[NewEntry], ids: Sequence[int], source: str) -> Iterator[tuple[str, bytes]]:
     """(plate, index document) of each new entry, encoded straight from its fields."""
     timestamps: dict[datetime, float] = {}  # a list's expiry dates repeat: a few hundred distinct in a million
     for entry_id, new in zip(ids, entries, strict=True):
@@ -385,7 +395,7 @@ def _new_documents(entries: list[NewEntry], ids: list[int], source: str) -> Iter
                                       r.vehicle_type, r.subject))
 
 
-def _pack_new(entries: list[NewEntry], ids: list[int], source: str, versions: set[int]) -> list[BulkCommand]:
+def _pack_new(entries: list[NewEntry], ids: Sequence[int], source: str, versions: set[int]) -> list[BulkCommand]:
     return pack_documents(_new_documents(entries, ids, source), versions)
 
 

@@ -39,10 +39,8 @@ ENTRIES = ":entries"
 HMGET_CHUNK = 1000  # keys per HMGET inside the match script: Lua's unpack() takes a few thousand at most
 
 
-def entries_key(version: int | bytes | str) -> str:
+def entries_key(version: int) -> str:
     """The hash holding one version of the index."""
-    if isinstance(version, bytes):
-        version = version.decode()
     return f"{PREFIX}{version}{ENTRIES}"
 
 
@@ -191,15 +189,19 @@ def _pack(op: bytes, pairs: Iterable[tuple[bytes, bytes]], versions: Iterable[in
         return []
     head = _BULK_HEAD + _arg(b"%d" % len(hashes)) + b"".join(_arg(h) for h in hashes) + _arg(op)
     fixed = 4 + len(hashes)  # EVAL, the script, the number of keys, the keys, the op
+
+    def command(body: list[bytes]) -> BulkCommand:
+        return BulkCommand(b"".join([b"*%d\r\n" % (fixed + 2 * len(body)), head, *body]), len(body))
+
     commands: list[BulkCommand] = []
     body: list[bytes] = []
     for key, value in pairs:
         body.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(value), value))
         if len(body) == BULK_CHUNK:
-            commands.append(BulkCommand(b"".join([b"*%d\r\n" % (fixed + 2 * len(body)), head, *body]), len(body)))
+            commands.append(command(body))
             body = []
     if body:
-        commands.append(BulkCommand(b"".join([b"*%d\r\n" % (fixed + 2 * len(body)), head, *body]), len(body)))
+        commands.append(command(body))
     return commands
 
 
