@@ -352,7 +352,7 @@ def report(r: dict[str, Any]) -> str:
     ]
     for name, m in r["server_metrics"].items():
         rows.append((f"server {name}", f"mean {m['mean_ms']} ms, {100 * m['share_le_10ms']:.1f}% <= 10 ms "
-                                       f"(n={m['count']})"))
+                                       f"(n={m['count']}, {m['total_ms']} ms in all)"))
     p99 = r["alert_latency_ms"].get("p99_ms")
     verdict = "n/a" if p99 is None else ("PASS" if p99 <= 10 and a["missing"] == 0 else "FAIL")
     rows.append(("target p99 <= 10 ms", verdict))

@@ -481,17 +481,21 @@ async def scrape_metrics(base_url: str) -> dict[str, dict[str, float]]:
     for line in text.splitlines():
         if line.startswith("#"):
             continue
-        for name in ("alpr_ingest_seconds", "alpr_match_seconds", "alpr_push_seconds"):
-            if line.startswith(name):
-                rest = line[len(name):]
-                value = float(line.rsplit(" ", 1)[1])
-                if rest.startswith("_sum"):
-                    out.setdefault(name, {})["sum"] = value
-                elif rest.startswith("_count"):
-                    out.setdefault(name, {})["count"] = value
-                elif rest.startswith("_bucket"):
-                    le = rest.split('le="', 1)[1].split('"', 1)[0]
-                    out.setdefault(name, {})[f"le={le}"] = value
+        for name in ("alpr_ingest_seconds", "alpr_match_seconds", "alpr_push_seconds", "alpr_gc_pause_seconds"):
+            if not line.startswith(name):
+                continue
+            rest = line[len(name):]
+            key = name
+            if 'generation="' in rest:  # one histogram per generation: alpr_gc_pause_seconds_gen2, ...
+                key = name + "_gen" + rest.split('generation="', 1)[1][0]
+            value = float(line.rsplit(" ", 1)[1])
+            if rest.startswith("_sum"):
+                out.setdefault(key, {})["sum"] = value
+            elif rest.startswith("_count"):
+                out.setdefault(key, {})["count"] = value
+            elif rest.startswith("_bucket"):
+                le = rest.split('le="', 1)[1].split('"', 1)[0]
+                out.setdefault(key, {})[f"le={le}"] = value
     return out
 
 
@@ -505,7 +509,8 @@ def metrics_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str
             continue
         s = a.get("sum", 0) - b.get("sum", 0)
         le10 = a.get("le=0.01", 0) - b.get("le=0.01", 0)
-        out[name] = {"count": int(n), "mean_ms": round(1000 * s / n, 3), "share_le_10ms": round(le10 / n, 4)}
+        out[name] = {"count": int(n), "mean_ms": round(1000 * s / n, 3), "share_le_10ms": round(le10 / n, 4),
+                     "total_ms": round(1000 * s, 1)}
     return out
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +34,23 @@ class Metrics:
         self.escalations = Counter("alpr_alerts_escalated", "Unacknowledged alerts escalated to the RTCC",
                                    registry=r)
         self.replayed = Counter("alpr_alerts_replayed", "Missed alerts replayed after a reconnect", registry=r)
+        # A collection stops every request of the process: its pauses are part of alert latency's tail.
+        self.gc_pauses = Histogram("alpr_gc_pause_seconds", "Garbage-collector pauses of this process, by generation",
+                                   ["generation"], buckets=_FAST, registry=r)
+
+    def watch_gc(self) -> Callable[[], None]:
+        """Time this process's garbage collections into ``gc_pauses``; returns the function that stops it."""
+        started = [0.0]
+        by_generation = [self.gc_pauses.labels(str(g)) for g in range(3)]
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                by_generation[info["generation"]].observe(time.perf_counter() - started[0])
+
+        gc.callbacks.append(callback)
+        return lambda: gc.callbacks.remove(callback)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -113,9 +113,11 @@ async def open_resources(settings: Settings, serving: bool = True) -> AsyncItera
         from server.retention.service import scheduled_purge
 
         chores.append(every(settings.retention_interval_seconds, scheduled_purge, res))
+        unwatch_gc = metrics.watch_gc()
         try:
             yield res
         finally:
+            unwatch_gc()
             for task in chores:
                 task.cancel()
             await asyncio.gather(*chores, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 from contextlib import AsyncExitStack
@@ -161,6 +162,15 @@ async def _metrics(world) -> str:
     resp = await world.camera.get("/metrics")
     assert resp.status_code == 200
     return resp.text
+
+
+async def test_metrics_time_garbage_collector_pauses(world) -> None:
+    """/metrics shows the server process's garbage-collector pauses by generation, which stall every request."""
+    before = _metric(await _metrics(world), 'alpr_gc_pause_seconds_count{generation="2"}')
+    gc.collect()  # the server runs in this process: a full collection of its interpreter
+    after = await _metrics(world)
+    assert _metric(after, 'alpr_gc_pause_seconds_count{generation="2"}') == before + 1
+    assert _metric(after, 'alpr_gc_pause_seconds_sum{generation="2"}') > 0
 
 
 async def test_metrics_count_hits_and_connected_sockets(world) -> None:
