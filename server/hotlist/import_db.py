@@ -44,20 +44,39 @@ class Applied:
 async def load_state(conn: AsyncConnection, source: str,
                      ) -> tuple[dict[EntryKey, int], dict[tuple[int, str], ExistingListing]]:
     """Every entry the database lists, by key (the oldest when a key is listed twice), and the importing source's
-    listings on them, by (entry, case number)."""
-    active: dict[EntryKey, int] = {}
-    rows = await conn.execute(select(ENTRY.c.id, ENTRY.c.plate, ENTRY.c.state, ENTRY.c.category)
-                              .where(ENTRY.c.removed_at.is_(None)).order_by(ENTRY.c.id.desc()))
+    listings on them, by (entry, case number).
+
+    A refresh of an NCIC-sized list loads a million of each: plain SQL (no per-row type processing), expiry times
+    parsed once per distinct value, listings made as bare tuples. 2.7-3.0 s here against 4.3-5.0 s through the ORM's
+    Core queries and a frozen dataclass (bench/README.md)."""
+    rows = (await conn.execute(text(
+        "SELECT id, plate, state, category FROM hotlist_entry WHERE removed_at IS NULL ORDER BY id DESC"))).all()
     # Newest first, so the oldest of a repeated key is written last and wins.
-    active.update(((plate, state, category), entry_id) for entry_id, plate, state, category in rows)
-    rows = await conn.execute(
-        select(LISTING.c.id, LISTING.c.entry_id, LISTING.c.case_number, LISTING.c.justification, LISTING.c.priority,
-               LISTING.c.expires_at, LISTING.c.import_id)
-        .join(ENTRY, ENTRY.c.id == LISTING.c.entry_id)
-        .where(LISTING.c.source == source, ENTRY.c.removed_at.is_(None)))
-    listings = {(r[1], r[2]): ExistingListing(r[0], r[1], r[2], r[3], r[4], as_utc(r[5]), r[6] is not None)
-                for r in rows}
+    active: dict[EntryKey, int] = {(plate, state, category): entry_id for entry_id, plate, state, category in rows}
+    del rows
+    rows = (await conn.execute(text(
+        "SELECT l.id, l.entry_id, l.case_number, l.justification, l.priority, l.expires_at, l.import_id "
+        "FROM hotlist_listing l JOIN hotlist_entry e ON e.id = l.entry_id "
+        "WHERE l.source = :source AND e.removed_at IS NULL"), {"source": source})).all()
+    parse = _sqlite_stored_time if conn.dialect.name == "sqlite" else as_utc
+    times: dict[object, datetime | None] = {None: None}  # a list's expiry dates repeat: a few hundred distinct
+    listings: dict[tuple[int, str], ExistingListing] = {}
+    make = tuple.__new__  # ExistingListing(...) without its Python-level __new__
+    for listing_id, entry_id, case_number, justification, priority, expires, import_id in rows:
+        when = times.get(expires, _UNSEEN)
+        if when is _UNSEEN:
+            when = times[expires] = parse(expires)
+        listings[entry_id, case_number] = make(ExistingListing, (listing_id, entry_id, case_number, justification,
+                                                                 priority, when, import_id is not None))
     return active, listings
+
+
+_UNSEEN = object()
+
+
+def _sqlite_stored_time(value: str) -> datetime:
+    """A time as SQLAlchemy's SQLite DateTime stores it ('2026-12-05 17:51:19.421925', UTC), read back."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 async def reserve_first_id(conn: AsyncConnection, import_id: int) -> int:
@@ -288,3 +307,4 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def _sqlite_max_variables() -> int:
     """How many ? one SQLite statement may hold (32,766 since SQLite 3.32, 999 before)."""
     return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
