@@ -116,6 +116,20 @@ async def test_repeated_import_changes_nothing(world) -> None:
     assert len(await entries(world.rtcc.client, "AAA1111")) == 1
 
 
+async def test_refresh_tells_an_unchanged_expiry_from_a_changed_one(world) -> None:
+    """A refresh that sends a record's expiry again reports it unchanged; one that moves the expiry reports it updated
+    and the entry expires with the new date (12:00 UTC the next day: server/hotlist/formats/README.md)."""
+    body = ncic_file(ncic_line("V", "EXP1111", nic="V000000011", expires="20991231"),
+                     ncic_line("V", "EXP2222", nic="V000000012", expires="20991231"))
+    await imported(world.rtcc.client, body, replace=True)
+    moved = ncic_file(ncic_line("V", "EXP1111", nic="V000000011", expires="20991231"),
+                      ncic_line("V", "EXP2222", nic="V000000012", expires="21000115"))
+    summary = await imported(world.rtcc.client, moved, replace=True)
+    assert (summary["imported"], summary["unchanged"], summary["updated"], summary["removed"]) == (0, 1, 1, 0)
+    (entry,) = await entries(world.rtcc.client, "EXP2222")
+    assert entry["expires_at"].startswith("2100-01-16T12:00:00")
+
+
 async def test_full_refresh_replaces_the_sources_list(world) -> None:
     """A full refresh adds new plates, removes those the source no longer lists (no hit on them from then on),
     and leaves plates on both lists as the same entry, matching throughout."""
