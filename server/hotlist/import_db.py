@@ -47,7 +47,7 @@ async def load_state(conn: AsyncConnection, source: str,
     listings on them, by (entry, case number).
 
     A refresh of an NCIC-sized list loads a million of each: plain SQL (no per-row type processing), expiry times
-    parsed once per distinct value, listings made as bare tuples. 2.7-3.0 s here against 4.3-5.0 s through the ORM's
+    parsed once per distinct value, listings made as bare tuples. 2.7-2.9 s here against 4.3-5.0 s through the ORM's
     Core queries and a frozen dataclass (bench/README.md)."""
     rows = (await conn.execute(text(
         "SELECT id, plate, state, category FROM hotlist_entry WHERE removed_at IS NULL ORDER BY id DESC"))).all()
@@ -307,4 +307,3 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def _sqlite_max_variables() -> int:
     """How many ? one SQLite statement may hold (32,766 since SQLite 3.32, 999 before)."""
     return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-
