@@ -66,12 +66,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def gc_pauses(label: str) -> str:
         # The server's collector pauses stop every request: a difference in them between the sizes is not matching.
-        runs_gc = []
-        for r in runs[label]:
-            m = r["server_metrics"]
-            runs_gc.append(" / ".join(f"{m.get(f'alpr_gc_pause_seconds_gen{g}', {}).get('count', 0)}×"
-                                      f"{m.get(f'alpr_gc_pause_seconds_gen{g}', {}).get('total_ms', 0)}" for g in range(3)))
-        return "; ".join(runs_gc)
+        def one_run(m: dict[str, Any]) -> str:
+            gens = [m.get(f"alpr_gc_pause_seconds_gen{g}", {}) for g in range(3)]
+            return " / ".join(f"{p.get('count', 0)}×{p.get('total_ms', 0)}" for p in gens)
+
+        return "; ".join(one_run(r["server_metrics"]) for r in runs[label])
 
     pools = {label: pooled(label) for label in runs}
     small, large = pools["small"], pools["large"]

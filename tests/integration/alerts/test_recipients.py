@@ -169,7 +169,8 @@ async def test_metrics_time_garbage_collector_pauses(world) -> None:
     before = _metric(await _metrics(world), 'alpr_gc_pause_seconds_count{generation="2"}')
     gc.collect()  # the server runs in this process: a full collection of its interpreter
     after = await _metrics(world)
-    assert _metric(after, 'alpr_gc_pause_seconds_count{generation="2"}') == before + 1
+    # At least ours: the interpreter may also have collected on its own while serving the scrape.
+    assert _metric(after, 'alpr_gc_pause_seconds_count{generation="2"}') >= before + 1
     assert _metric(after, 'alpr_gc_pause_seconds_sum{generation="2"}') > 0
 
 
