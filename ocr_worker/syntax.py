@@ -14,27 +14,39 @@ DIGITS = frozenset("0123456789")
 
 # The server's hot-list matching uses the same confusion classes (0/O/D/Q, 1/I/L, 2/Z, ...): syntax may
 # swap a character only within its class (never 'A' for '7' because a template wants a digit). Small, blurred
-# plate fonts add one pair the server's classes lack: an open-topped 4 reads as L.
-EXTRA_CONFUSIONS = ("4L",)
+# plate fonts add two pairs the server's classes lack: an open-topped 4 reads as L, a 7 with a serif as Z.
+EXTRA_CONFUSIONS = ("4L", "7Z")
 CLASS_OF: Mapping[str, str] = {
     ch: "".join(dict.fromkeys(cls + "".join(e for e in EXTRA_CONFUSIONS if ch in e)))
     for cls in OCR_CONFUSION_CLASSES for ch in cls
 }
 
 # Letter/digit layouts that US states issue in bulk (L letter, D digit), with a rough share of plates
-# on the road. Vanity and specialty plates follow none, so a read that fits no template is kept as
-# read: a template only decides between the two readings of a confusable glyph.
+# on the road. Vanity and specialty plates follow none: a read that fits no template is kept as read unless a
+# template is one confusable glyph away (or a few) where the recogniser was unsure.
 TEMPLATES: Mapping[str, float] = {
     "LLLDDDD": 0.12, "DLLLDDD": 0.10, "LLLDDD": 0.12, "DDDLLL": 0.06, "LLDDDD": 0.04,
     "DLLDDD": 0.03, "DDDLLLL": 0.02, "LLLLDDD": 0.02, "LDDDDLL": 0.01, "DDLLDDD": 0.02,
     "LLDDDDD": 0.02, "DDDDLL": 0.01, "DLDDDDL": 0.01, "DDDDDDD": 0.02, "DDDDDD": 0.02,
     "LLDLDDD": 0.01, "DDDLDDD": 0.01, "LDDLLL": 0.01, "DLLDDDD": 0.01, "LLLDDDL": 0.01,
-    "LLDLDL": 0.02,  # Missouri (about 2% of US vehicles); at 2% a layout settles no tie, but training renders it
+    "LLDLDL": 0.02,  # Missouri (about 2% of US vehicles)
 }
-# How much fitting a common layout is worth against the recogniser's own preference, in log-probability.
-# Small: the layout breaks a near tie between confusable glyphs and never overrules a clear read (vanity and
-# specialty plates follow no layout; a stronger prior miscorrected as many reads as it fixed).
-TEMPLATE_BONUS = math.log(6.0)
+# Plates of no common layout (vanity, specialty, older issues), about a tenth of those on the road, are spread over
+# every letter/digit layout of their length: any one such layout is far rarer than a common one (Missouri's LLDLDL,
+# at 2%, is 37 times likelier than an unlisted six-character layout such as LLLLDL).
+UNLISTED_SHARE = 0.10
+LENGTH_SHARE: Mapping[int, float] = {2: 0.01, 3: 0.02, 4: 0.04, 5: 0.08, 6: 0.35, 7: 0.45, 8: 0.05}
+# A character the recogniser read this surely is never swapped to fit a layout: on frame-sized plates its characters
+# at 95% or surer were right in 740 of 741, those at 90-95% in only 35 of 44 (bench/README.md, 2026-12-05).
+SURE = 0.95
+
+
+def layout_share(plate_layout: str) -> float:
+    """The rough share of plates on the road with this letter/digit layout."""
+    if plate_layout in TEMPLATES:
+        return TEMPLATES[plate_layout]
+    n = len(plate_layout)
+    return UNLISTED_SHARE * LENGTH_SHARE.get(n, 0.01) / 2 ** n
 
 
 @dataclass(frozen=True)
@@ -54,21 +66,27 @@ def layout(plate: str) -> str:
 def correct(plate: str, probs: Sequence[Mapping[str, float]] | None = None) -> Corrected:
     """Resolve confusable glyphs by plate syntax where the recogniser was unsure.
 
-    `probs` holds, per position, the recogniser's probability of each character (missing = 0). Without
-    it every character counts as read with probability 0.9 and its confusable twin 0.1.
+    `probs` holds, per position, the recogniser's probability of each character (missing = 0). The result is
+    the likeliest string under those odds and the layout's share of plates, where only characters read at under
+    SURE may change. Without odds every character counts as sure, and the read is returned as it is.
     """
     plate = "".join(ch for ch in plate.upper() if ch in ALPHABET)
     if probs is None:
-        probs = [{ch: 0.9} | {o: 0.1 / (len(CLASS_OF[ch]) - 1) for o in CLASS_OF[ch] if o != ch}
+        probs = [{ch: 0.99} | {o: 0.01 / (len(CLASS_OF[ch]) - 1) for o in CLASS_OF[ch] if o != ch}
                  if ch in CLASS_OF else {ch: 1.0} for ch in plate]
     if len(probs) != len(plate):
         raise ValueError("one probability table per character")
 
     def score(chars: str) -> float:
-        return sum(math.log(max(p.get(c, 0.0), 1e-6)) for c, p in zip(chars, probs, strict=True))
+        odds = sum(math.log(max(p.get(c, 0.0), 1e-6)) for c, p in zip(chars, probs, strict=True))
+        return odds + math.log(layout_share(layout(chars)))
 
-    best, best_score, best_template = plate, score(plate), None
-    for template, share in TEMPLATES.items():
+    def unsure(ch: str, p: Mapping[str, float]) -> bool:
+        return p.get(ch, 0.0) < SURE * sum(p.values())
+
+    best, best_score = plate, score(plate)
+    best_template = layout(plate) if layout(plate) in TEMPLATES else None
+    for template in TEMPLATES:
         if len(template) != len(plate):
             continue
         chars = []
@@ -78,12 +96,12 @@ def correct(plate: str, probs: Sequence[Mapping[str, float]] | None = None) -> C
                 continue
             # The most probable member of the character's confusion class that the template allows.
             twins = [o for o in CLASS_OF.get(ch, "") if (o in DIGITS) == (kind == "D")]
-            if not twins:
+            if not twins or not unsure(ch, p):
                 break
             chars.append(max(twins, key=lambda o: p.get(o, 0.0)))
         else:
             candidate = "".join(chars)
-            s = score(candidate) + TEMPLATE_BONUS + math.log(share / 0.12)
+            s = score(candidate)
             if s > best_score:
                 best, best_score, best_template = candidate, s, template
     changed = tuple(i for i, (a, b) in enumerate(zip(plate, best, strict=True)) if a != b)
