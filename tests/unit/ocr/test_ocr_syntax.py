@@ -20,7 +20,7 @@ def odds(plate: str, unsure: dict[int, dict[str, float]] | None = None) -> list[
     ("7ABC12S", {6: {"S": 0.6, "5": 0.4}}, "7ABC125", (6,)),
     ("0GA123", {0: {"0": 0.4, "O": 0.35, "D": 0.25}}, "OGA123", (0,)),
     ("5NWVL68", {4: {"L": 0.6, "4": 0.4}}, "5NWV468", (4,)),  # a small open-topped 4 reads as L
-    # Missouri's LLDLDL counts as much as any common layout: its digits are often read as letters on small plates.
+    # Missouri's LLDLDL, though rare, is far likelier than an unlisted layout: small plates' digits read as letters.
     ("HFAY3B", {2: {"A": 0.9, "4": 0.1}}, "HF4Y3B", (2,)),
     ("FDZU4U", {2: {"Z": 0.8, "7": 0.2}}, "FD7U4U", (2,)),  # a 7 with a serif reads as Z
     # A character read at under 95% is not sure (on frame-sized plates, 1 in 5 of those at 90-95% were wrong).
