@@ -72,8 +72,7 @@ def correct(plate: str, probs: Sequence[Mapping[str, float]] | None = None) -> C
     """
     plate = "".join(ch for ch in plate.upper() if ch in ALPHABET)
     if probs is None:
-        probs = [{ch: 0.99} | {o: 0.01 / (len(CLASS_OF[ch]) - 1) for o in CLASS_OF[ch] if o != ch}
-                 if ch in CLASS_OF else {ch: 1.0} for ch in plate]
+        probs = [{ch: 1.0} for ch in plate]
     if len(probs) != len(plate):
         raise ValueError("one probability table per character")
 
