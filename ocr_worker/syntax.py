@@ -39,6 +39,8 @@ LENGTH_SHARE: Mapping[int, float] = {2: 0.01, 3: 0.02, 4: 0.04, 5: 0.08, 6: 0.35
 # A character the recogniser read this surely is never swapped to fit a layout: on frame-sized plates its characters
 # at 95% or surer were right in 740 of 741, those at 90-95% in only 35 of 44 (bench/README.md, 2026-12-05).
 SURE = 0.95
+# How much less a string of one repeated character looks like a plate (see plausible).
+REPEATED_GLYPH = 0.2
 
 
 def layout_share(plate_layout: str) -> float:
@@ -119,4 +121,7 @@ def plausible(plate: str) -> float:
         length_score *= 0.5
     if layout(plate) in TEMPLATES:
         length_score = min(1.0, length_score * 1.1)
+    if len(set(plate)) == 1:
+        # One glyph over and over ("1111", "IIIII") is a grille, a fence or a barcode's bars far more often than a plate.
+        length_score *= REPEATED_GLYPH
     return length_score

@@ -1,11 +1,13 @@
-"""Grouping character blobs into rows: which neighbours link (pure, table-driven)."""
+"""Finding plates: which blobs link into rows, plate-shaped regions, glyphs freed from a frame (pure, table-driven)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from ocr_worker.locate import _rows, plate_rects
+from ocr_worker.locate import _rows, overlap, plate_candidates, plate_rects, without_lines
+from ocr_worker.synth import degrade, in_dealer_frame, render_plate, scene
 
 # (x, y, w, h, characters) of a 10 px glyph ending at x = 20, then one neighbour.
 LEFT = (10, 100, 10, 10, 1)
@@ -54,3 +56,27 @@ def _frame_with(box: tuple[int, int, int, int]) -> np.ndarray:
 def test_plate_rects_finds_plate_shaped_light_regions(box: tuple[int, int, int, int], found: bool) -> None:
     """Light regions of a plate's shape and size are plate candidates; other shapes are not."""
     assert (box in plate_rects(_frame_with(box))) == found
+
+
+def test_without_lines_frees_glyphs_standing_on_a_frame() -> None:
+    """Glyphs whose feet touch a long horizontal bar come apart from it; the glyphs themselves stay."""
+    binary = np.zeros((60, 200), np.uint8)
+    binary[40:46, 10:190] = 255  # a frame's bar
+    for k in range(5):
+        binary[20:41, 20 + 30 * k:30 + 30 * k] = 255  # five 10x20 glyphs standing on it
+    assert cv2.connectedComponents(binary)[0] - 1 == 1
+    freed = without_lines(binary, 15)
+    assert cv2.connectedComponents(freed)[0] - 1 == 5
+    assert freed[20:38, 20:30].all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_plate_candidates_find_a_plate_joined_to_its_dealer_frame(seed: int) -> None:
+    """A small plate whose glyphs touch a dealer's frame is still among the candidates to read."""
+    rng = np.random.default_rng(seed)
+    at = (200 + 40 * seed, 230)
+    plate = in_dealer_frame(render_plate("7ABC123", "California", height=200))
+    frame = degrade(scene(plate, at=at, plate_width=110), rng, blur=0.8)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    box = (at[0], at[1], 110, 55)
+    assert any(overlap(r.box, box) > 0.3 and r.count >= 5 for r in plate_candidates(gray))

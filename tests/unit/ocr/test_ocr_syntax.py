@@ -67,9 +67,12 @@ def test_layout(plate: str, expected: str) -> None:
     ("ABCDEFGHI", 0.0, 0.0),  # nine characters: no US plate
     ("AB-12", 0.0, 0.0),  # not cleaned
     ("ALASKA", 0.3, 0.6),  # an all-letter word: more likely a state name than a plate
+    ("1111", 0.1, 0.15),  # one glyph over and over: a grille's bars
+    ("777777", 0.2, 0.25),
+    ("1112", 0.6, 0.6),  # two glyphs: an ordinary four-character plate
 ])
 def test_plausible(plate: str, low: float, high: float) -> None:
-    """Plausibility follows length, alphabet and layout."""
+    """Plausibility follows length, alphabet, layout and repetition."""
     assert low <= plausible(plate) <= high
 
 
