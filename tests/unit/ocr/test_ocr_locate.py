@@ -35,6 +35,18 @@ def test_tall_blob_far_right_does_not_stop_linking() -> None:
     assert [(r.x, r.w, r.count) for r in rows] == [(10, 23, 2)]
 
 
+def test_rows_keep_each_line_apart_in_order_of_their_leftmost_glyph() -> None:
+    """Two lines of glyphs give two rows, the one starting further left first, each with its median glyph height."""
+    blobs = np.array([
+        (40, 200, 8, 12, 1), (10, 100, 8, 10, 1), (22, 100, 8, 11, 1), (52, 201, 8, 12, 1), (34, 100, 16, 10, 2),
+        (64, 200, 8, 13, 1), (76, 199, 8, 14, 1), (500, 500, 8, 10, 1),  # the last one stands alone
+    ])
+    rows = _rows(blobs, min_count=2, dark_text=False)
+    assert [(r.x, r.y, r.w, r.h, r.count, r.char_h) for r in rows] == [
+        (10, 100, 40, 11, 4, 10.0), (40, 199, 44, 14, 4, 12.5)]
+    assert all(not r.dark_text for r in rows)
+
+
 def _frame_with(box: tuple[int, int, int, int]) -> np.ndarray:
     """A dark grey frame with one light region at box, holed by dark 'characters' as a plate is."""
     frame = np.full((240, 400), 40, np.uint8)
