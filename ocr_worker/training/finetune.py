@@ -4,8 +4,8 @@
 
 About 20 minutes on two CPU cores (28 on an AMD EPYC without AVX-512). Seeded: the same command writes the same
 weights on one machine (two 8-step runs were identical in every tensor), but not across machines: floating-point
-kernels differ by CPU, and on 2026-12-08 the command wrote md5 ede88ac1... where it had written 4eb7f969... before. 600 steps (the default) read better than 300 on both frames and crops
-(bench/README.md). A second stage from those weights with more frame-sized (shrunk) samples (--init ...
+kernels differ by CPU, and on 2026-12-08 the command wrote md5 ede88ac1... where it had written 4eb7f969... before.
+600 steps (the default) read better than 300 on both frames and crops (bench/README.md). A second stage from those weights with more frame-sized (shrunk) samples (--init ...
 --low-res 0.6 --low-res-min 0.15) was tried and did not help on frames or crops; it is not used.
 
 Rendered plates use every layout syntax knows (Missouri's LLDLDL among them) and, on SEPARATED of them, a gap, dash,
